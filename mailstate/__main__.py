@@ -1,0 +1,5 @@
+"""Allow `python -m mailstate`."""
+
+from mailstate.cli import main
+
+raise SystemExit(main())

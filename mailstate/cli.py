@@ -1,0 +1,65 @@
+"""Command-line entry point: `mailstate <command>`.
+
+Each command lives in `mailstate/commands/<name>.py` with `add_parser(subparsers)` and
+`run(args) -> int`. Command modules import heavy libraries inside `run`, so `--help`
+and start-up stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from mailstate import __version__
+from mailstate.diagnostics import MailstateError
+
+COMMANDS = ("plan", "apply", "rollback", "show", "lint", "audit", "schema", "lab")
+
+EPILOG = """\
+typical use:
+  mailstate lint -i inventory/lab.yaml          check the desired state, no SSH
+  mailstate plan -i inventory/lab.yaml          show exact diffs (exit 2 = changes pending)
+  mailstate plan -i inventory/lab.yaml -o p.json  save the plan
+  mailstate apply p.json                        apply exactly that plan
+  mailstate apply -i inventory/lab.yaml --yes   plan and apply in one go
+
+exit codes: 0 ok / no changes, 1 error, 2 changes pending (plan)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mailstate",
+        description="Declarative state for Postfix, Dovecot and Roundcube, over SSH.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mailstate {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"mailstate.commands.{name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 1
+    module = importlib.import_module(f"mailstate.commands.{args.command}")
+    try:
+        return int(module.run(args))
+    except MailstateError as exc:
+        from mailstate.console import emit_json, print_diagnostics
+
+        if getattr(args, "json", False):
+            emit_json({"ok": False, "errors": [d.to_json() for d in exc.diagnostics]})
+        else:
+            print_diagnostics(exc.diagnostics)
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130

@@ -1,0 +1,13 @@
+"""`mailstate lint` (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    sub.add_parser("lint", help="(not yet available)")
+
+
+def run(args: argparse.Namespace) -> int:
+    raise SystemExit("mailstate lint: not implemented yet")

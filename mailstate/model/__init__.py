@@ -1,0 +1,1 @@
+"""mailstate.model"""
