@@ -1,0 +1,135 @@
+"""Lossless editor for Postfix main.cf.
+
+Postfix reads logical lines: `name = value`, continued by lines that start with
+whitespace; lines whose first non-blank character is `#` and blank lines are skipped
+(also between continuation lines). The last definition of a name wins. We keep the raw
+lines and an index of definitions, so rendering untouched text is byte-exact and an edit
+replaces only the lines of one definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mailstate.diagnostics import Diagnostic, Location
+from mailstate.formats._text import (
+    WHITESPACE,
+    body,
+    decode,
+    encode,
+    insert_lines,
+    is_blank,
+    parse_error,
+    replace_lines,
+    split_lines,
+    starts_with_space,
+)
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One `name = value` definition: lines [start, end) of the file (0-based)."""
+
+    name: str
+    value: str
+    start: int
+    end: int
+    separator: str  # the text between name and value, e.g. " = "
+
+
+def is_comment(line: str) -> bool:
+    return body(line).lstrip(WHITESPACE).startswith("#")
+
+
+def split_definition(text: str, path: str, number: int) -> tuple[str, str, str]:
+    """`name = value` -> (name, separator, value) of one head line."""
+    eq = text.find("=")
+    name = text[:eq].rstrip(WHITESPACE) if eq >= 0 else ""
+    if eq < 0 or not name or any(c in WHITESPACE for c in name):
+        column = len(name) + 1 if eq < 0 else 1
+        found = text[len(name):] if eq < 0 else text
+        expected = "'=' after parameter name" if eq < 0 else "parameter name before '='"
+        raise parse_error(path, number, column, expected, found)
+    rest = text[eq + 1:]
+    value = rest.strip(WHITESPACE)
+    separator = text[len(name): eq + 1] + rest[: len(rest) - len(rest.lstrip(WHITESPACE))]
+    return name, separator, value
+
+
+def scan(lines: list[str], path: str) -> list[Definition]:
+    """Index the definitions of a main.cf given as raw lines."""
+    defs: list[Definition] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if is_blank(line) or is_comment(line) or starts_with_space(line):
+            i += 1  # a stray leading continuation: postconf warns and skips it
+            continue
+        name, separator, value = split_definition(body(line), path, i + 1)
+        parts = [value] if value else []
+        end = j = i + 1
+        while j < len(lines) and (starts_with_space(lines[j]) or is_comment(lines[j])
+                                  or is_blank(lines[j])):
+            if not (is_comment(lines[j]) or is_blank(lines[j])):
+                parts.append(body(lines[j]).strip(WHITESPACE))
+                end = j + 1
+            j += 1
+        defs.append(Definition(name, " ".join(parts), i, end, separator))
+        i = end
+    return defs
+
+
+class MainCf:
+    """A parsed main.cf. `render(parse(b)) == b`; edits touch only their definition."""
+
+    def __init__(self, lines: list[str], path: str) -> None:
+        self._lines = lines
+        self.path = path
+        self._defs = scan(lines, path)
+
+    @classmethod
+    def parse(cls, data: bytes, path: str = "main.cf") -> MainCf:
+        return cls(split_lines(decode(data)), path)
+
+    def render(self) -> bytes:
+        return encode("".join(self._lines))
+
+    def _all(self, key: str) -> list[Definition]:
+        return [d for d in self._defs if d.name == key]
+
+    def get(self, key: str) -> str | None:
+        found = self._all(key)
+        return found[-1].value if found else None
+
+    def keys(self) -> list[str]:
+        return list(dict.fromkeys(d.name for d in self._defs))
+
+    def line_of(self, key: str) -> int | None:
+        found = self._all(key)
+        return found[-1].start + 1 if found else None
+
+    def set(self, key: str, value: str) -> list[Diagnostic]:
+        """Set `key` at its effective definition (or append); warn about earlier ones."""
+        if "\n" in value or "\r" in value:
+            raise ValueError(f"main.cf value for {key} must be one line")
+        value = value.strip(WHITESPACE)
+        found = self._all(key)
+        if not found:
+            insert_lines(self._lines, len(self._lines), [f"{key} = {value}"])
+        elif found[-1].value != value:
+            last = found[-1]
+            replace_lines(self._lines, last.start, last.end, [f"{key}{last.separator}{value}"])
+        self._defs = scan(self._lines, self.path)
+        return [self._duplicate(d, len(found)) for d in found[:-1]]
+
+    def _duplicate(self, d: Definition, count: int) -> Diagnostic:
+        return Diagnostic(
+            "warning", f"{d.name} is defined {count} times; only the last definition counts",
+            Location(self.path, d.start + 1),
+            fix=f"remove the earlier definition of {d.name}", code="duplicate-parameter")
+
+    def unset(self, key: str) -> None:
+        """Remove every definition of `key` with its continuation lines."""
+        for d in reversed(self._all(key)):
+            del self._lines[d.start: d.end]
+        self._defs = scan(self._lines, self.path)

@@ -1,0 +1,310 @@
+"""Lossless editor for Postfix master.cf.
+
+An entry is a logical line (continuation lines start with whitespace; comment and blank
+lines in between are skipped, as Postfix does) with 8 fields, then command arguments
+among which `-o key=value` / `-o { key = value }` options. Entries are keyed by service
+name + type. We keep the raw lines and locate each token, so an edit rewrites only the
+tokens or lines it must. Debian ships `submission`/`submissions` commented out
+(`#submission inet ...` plus `#  -o ...` lines): enabling one replaces that block in place.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from mailstate.formats._text import (
+    WHITESPACE,
+    body,
+    decode,
+    encode,
+    indent_of,
+    insert_lines,
+    is_blank,
+    parse_error,
+    replace_lines,
+    split_lines,
+    starts_with_space,
+)
+
+FIELDS = ("private", "unpriv", "chroot", "wakeup", "maxproc", "command")
+TYPES = ("inet", "unix", "unix-dgram", "fifo", "pass")
+DEBIAN_COLUMNS = (0, 10, 16, 24, 32, 40, 48, 56)
+OPTION_INDENT = "  "
+_TOKEN = re.compile(r"\{[^}]*\}|[^ \t{]+|\{")
+
+
+@dataclass(frozen=True)
+class MasterService:
+    """One master.cf entry as Postfix sees it (options: last `-o` of a key wins)."""
+
+    name: str
+    type: str
+    private: str
+    unpriv: str
+    chroot: str
+    wakeup: str
+    maxproc: str
+    command: str
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Token:
+    line: int  # 0-based index into the file's lines
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str
+    value: str
+    flag: Token  # the `-o`
+    arg: Token  # `key=value` or `{ key = value }`
+
+
+@dataclass
+class Entry:
+    """Where one entry lives: lines [start, end), its field, option and argument tokens."""
+
+    start: int
+    end: int
+    fields: list[Token]
+    options: list[Option]
+    args: list[Token]
+
+    def service(self) -> MasterService:
+        f = [t.text for t in self.fields]
+        command = " ".join([f[7], *(t.text for t in self.args)])
+        options = {o.key: o.value for o in self.options}
+        return MasterService(f[0], f[1], f[2], f[3], f[4], f[5], f[6], command, options)
+
+
+def is_comment(line: str) -> bool:
+    return body(line).lstrip(WHITESPACE).startswith("#")
+
+
+def tokens_of(lines: list[str], index: int, path: str) -> list[Token]:
+    text = body(lines[index])
+    out = []
+    for m in _TOKEN.finditer(text):
+        if m.group() == "{":
+            raise parse_error(path, index + 1, m.start() + 1, "'}' closing '{'", text[m.start():])
+        out.append(Token(index, m.start(), m.end(), m.group()))
+    return out
+
+
+def option_of(flag: Token, arg: Token | None, path: str) -> Option:
+    if arg is None:
+        raise parse_error(path, flag.line + 1, flag.end + 1, "key=value after -o", "")
+    inner = arg.text[1:-1] if arg.text.startswith("{") else arg.text
+    key, eq, value = inner.partition("=")
+    if not eq or not key.strip():
+        raise parse_error(path, arg.line + 1, arg.start + 1, "key=value after -o", arg.text)
+    return Option(key.strip(), value.strip(WHITESPACE), flag, arg)
+
+
+def build_entry(start: int, end: int, tokens: list[Token], path: str) -> Entry:
+    if len(tokens) < 8:
+        last = tokens[-1]
+        raise parse_error(path, last.line + 1, last.end + 1, "8 fields (service type private "
+                          "unpriv chroot wakeup maxproc command)", "")
+    options: list[Option] = []
+    args: list[Token] = []
+    rest = iter(tokens[8:])
+    for tok in rest:
+        if tok.text == "-o":
+            options.append(option_of(tok, next(rest, None), path))
+        else:
+            args.append(tok)
+    return Entry(start, end, tokens[:8], options, args)
+
+
+def scan(lines: list[str], path: str) -> list[Entry]:
+    """Index the entries of a master.cf given as raw lines."""
+    entries: list[Entry] = []
+    i = 0
+    while i < len(lines):
+        if is_blank(lines[i]) or is_comment(lines[i]) or starts_with_space(lines[i]):
+            i += 1
+            continue
+        tokens, end, j = tokens_of(lines, i, path), i + 1, i + 1
+        while j < len(lines) and (starts_with_space(lines[j]) or is_comment(lines[j])):
+            if not is_comment(lines[j]) and not is_blank(lines[j]):
+                tokens += tokens_of(lines, j, path)
+                end = j + 1
+            j += 1
+        entries.append(build_entry(i, end, tokens, path))
+        i = end
+    return entries
+
+
+def commented_block(lines: list[str], name: str, type_: str) -> tuple[int, int, str] | None:
+    """Debian's commented entry `#name type ...` and its `#  -o` lines: (start, end, text)."""
+    for i, line in enumerate(lines):
+        text = body(line)
+        words = text[1:].split()
+        if not (text.startswith("#") and len(words) >= 8 and text[1:2] not in WHITESPACE):
+            continue
+        if words[0] != name or words[1] != type_:
+            continue
+        end = j = i + 1
+        while j < len(lines) and re.match(r"#[ \t]", lines[j]):
+            if re.match(r"#[ \t]+-o[ \t]", lines[j]):
+                end = j + 1
+            j += 1
+        return i, end, text[1:]
+    return None
+
+
+def option_text(key: str, value: str, braced: bool = False) -> str:
+    """`key=value`, or `{ key = value }` when the value needs it."""
+    if braced or any(c in value for c in " \t{}"):
+        return f"{{ {key} = {value} }}"
+    return f"{key}={value}"
+
+
+def head_line(values: list[str], template: str | None) -> str:
+    """An entry's first line, its fields aligned on the template's (or Debian's) columns."""
+    columns = list(DEBIAN_COLUMNS)
+    if template is not None:
+        columns = [m.start() for m in _TOKEN.finditer(template)][:8]
+    text = ""
+    for value, column in zip(values, columns, strict=True):
+        text += " " * max(column - len(text), 1 if text else 0) + value
+    return text
+
+
+class MasterCf:
+    """A parsed master.cf. `render(parse(b)) == b`; edits touch only their entry."""
+
+    def __init__(self, lines: list[str], path: str) -> None:
+        self._lines = lines
+        self.path = path
+        self._entries = scan(lines, path)
+
+    @classmethod
+    def parse(cls, data: bytes, path: str = "master.cf") -> MasterCf:
+        return cls(split_lines(decode(data)), path)
+
+    def render(self) -> bytes:
+        return encode("".join(self._lines))
+
+    def _rescan(self) -> None:
+        self._entries = scan(self._lines, self.path)
+
+    def _entry(self, name: str, type_: str) -> Entry | None:
+        for e in self._entries:
+            if e.fields[0].text == name and e.fields[1].text == type_:
+                return e
+        return None
+
+    def get(self, name: str, type_: str) -> MasterService | None:
+        e = self._entry(name, type_)
+        return e.service() if e else None
+
+    def services(self) -> list[MasterService]:
+        return [e.service() for e in self._entries]
+
+    def remove(self, name: str, type_: str) -> None:
+        e = self._entry(name, type_)
+        if e is not None:
+            del self._lines[e.start: e.end]
+            self._rescan()
+
+    def ensure(self, name: str, type_: str, fields: dict[str, str],
+               options: dict[str, str | None]) -> None:
+        """Make the entry name/type have these fields and options (see docs/contracts.md)."""
+        unknown = set(fields) - set(FIELDS)
+        if unknown:
+            raise ValueError(f"unknown master.cf fields: {sorted(unknown)}")
+        if self._entry(name, type_) is None:
+            self._create(name, type_, fields, options)
+            return
+        for index, key in enumerate(FIELDS[:5], start=2):
+            if key in fields:
+                self._set_field(name, type_, index, fields[key])
+        if "command" in fields:
+            self._set_command(name, type_, fields["command"])
+        for key, value in options.items():
+            self._set_option(name, type_, key, value)
+
+    def _create(self, name: str, type_: str, fields: dict[str, str],
+                options: dict[str, str | None]) -> None:
+        if "command" not in fields:
+            raise ValueError(f"master.cf {name}/{type_}: a new entry needs a command")
+        values = [name, type_, *(fields.get(k, "-") for k in FIELDS)]
+        block = commented_block(self._lines, name, type_)
+        head = head_line(values, block[2] if block else None)
+        new = [head] + [f"{OPTION_INDENT}-o {option_text(k, v)}"
+                        for k, v in options.items() if v is not None]
+        if block:
+            replace_lines(self._lines, block[0], block[1], new)
+        else:
+            insert_lines(self._lines, len(self._lines), new)
+        self._rescan()
+
+    def _replace_token(self, tok: Token, text: str, realign: bool = True) -> None:
+        """Replace one token; with realign, keep the next field's column when spaces allow."""
+        line = self._lines[tok.line]
+        after = line[tok.end:]
+        rest = after.lstrip(WHITESPACE)
+        gap = after[: len(after) - len(rest)]
+        if realign and gap and gap == " " * len(gap) and body(rest):
+            after = " " * max(1, len(gap) - (len(text) - len(tok.text))) + rest
+        self._lines[tok.line] = line[:tok.start] + text + after
+        self._rescan()
+
+    def _set_field(self, name: str, type_: str, index: int, value: str) -> None:
+        e = self._entry(name, type_)
+        assert e is not None
+        if e.fields[index].text != value:
+            self._replace_token(e.fields[index], value)
+
+    def _set_command(self, name: str, type_: str, command: str) -> None:
+        e = self._entry(name, type_)
+        assert e is not None
+        if e.service().command == command:
+            return
+        for tok in reversed(e.args):
+            self._delete_tokens(tok, tok)
+        e = self._entry(name, type_)
+        assert e is not None
+        self._replace_token(e.fields[7], command, realign=False)
+
+    def _delete_tokens(self, first: Token, last: Token) -> None:
+        """Delete tokens first..last (same line); drop a continuation line left empty."""
+        line = self._lines[first.line]
+        before = line[:first.start].rstrip(WHITESPACE)
+        rest = body(line)[last.end:]
+        if not before and not rest.strip(WHITESPACE):
+            del self._lines[first.line]
+        else:
+            self._lines[first.line] = before + line[last.end:]
+        self._rescan()
+
+    def _set_option(self, name: str, type_: str, key: str, value: str | None) -> None:
+        e = self._entry(name, type_)
+        assert e is not None
+        same = [o for o in e.options if o.key == key]
+        if value is None:
+            for o in reversed(same):
+                self._delete_tokens(o.flag, o.arg)
+        elif same and same[-1].value != value:
+            o = same[-1]
+            self._replace_token(o.arg, option_text(key, value, o.arg.text.startswith("{")),
+                                realign=False)
+        elif not same:
+            self._add_option(e, key, value)
+
+    def _add_option(self, e: Entry, key: str, value: str) -> None:
+        indent, at = OPTION_INDENT, e.end
+        if e.options:
+            flag = e.options[-1].flag
+            at = e.options[-1].arg.line + 1
+            if flag.line != e.start and flag.start == len(indent_of(self._lines[flag.line])):
+                indent = indent_of(self._lines[flag.line])
+        insert_lines(self._lines, at, [f"{indent}-o {option_text(key, value)}"])
+        self._rescan()
