@@ -1,0 +1,297 @@
+"""Apply a host's plan safely: lock, re-check, stage, validate, back up, swap, verify.
+
+Round trips per host: facts (1), lock+stage+validate (2), swap+reload+verify (3), and the
+release of the lock on the same channel as (2). The two remote scripts in `remote/` do
+the work on the host; the swap script rolls back by itself, so the host never depends on
+the controller staying alive to be left consistent.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import socket
+import tarfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from mailstate.diagnostics import Diagnostic, Location, MailstateError
+from mailstate.engine.plan import FileChange, HostPlan, plan_host, stale_reasons
+from mailstate.expectations import expected_listeners
+from mailstate.transport.base import sh_command
+
+if TYPE_CHECKING:
+    from mailstate.inventory import HostSpec
+    from mailstate.model import MailState
+    from mailstate.transport.base import Connection, RunningCommand
+
+BACKUP_ROOT = "/var/backups/mailstate"
+CHECK_NAMES = {
+    "postconf-n": "postconf -n", "postconf-M": "postconf -M", "inet-ports": "master.cf ports",
+    "doveconf": "doveconf -n", "php-include": "php -l / include",
+}
+
+
+def remote_script(name: str) -> str:
+    return resources.files("mailstate.engine").joinpath(f"remote/{name}").read_text()
+
+
+@dataclass
+class ApplyOptions:
+    """How apply behaves on every host."""
+
+    lock_wait: int = 30
+    verify_seconds: int = 15
+    saved: dict[str, Any] | None = None  # the saved plan document, per host
+    owner: str = field(default_factory=lambda: f"{os.environ.get('USER', 'root')}@"
+                       f"{socket.gethostname()} pid {os.getpid()}")
+
+
+@dataclass
+class HostResult:
+    """What happened on one host."""
+
+    host: str
+    status: str  # unchanged | applied | failed | rolled-back | refused
+    plan: HostPlan | None = None
+    messages: list[Diagnostic] = field(default_factory=list)
+    backup: str | None = None
+    written: list[str] = field(default_factory=list)
+    round_trips: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("unchanged", "applied")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host, "status": self.status, "ok": self.ok,
+            "plan": self.plan.to_json() if self.plan else None,
+            "messages": [m.to_json() for m in self.messages], "backup": self.backup,
+            "written": self.written, "round_trips": self.round_trips,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _diag(host: str, summary: str, detail: str = "", severity: str = "error",
+          code: str = "", fix: str = "") -> Diagnostic:
+    return Diagnostic(severity, f"{host}: {summary}", detail=detail, code=code,  # type: ignore[arg-type]
+                      fix=fix)
+
+
+def payload_tar(changes: list[FileChange]) -> bytes:
+    """The candidate files as a tar stream (paths relative, no owner: the host sets it)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for change in changes:
+            data = change.candidate.after
+            info = tarfile.TarInfo(change.path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(data), 0o600, int(time.time())
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _checks(changes: list[FileChange]) -> str:
+    services = {c.service for c in changes}
+    checks = []
+    if services & {"postfix", "map"}:
+        checks.append("postfix")
+    if "dovecot" in services:
+        checks.append("dovecot")
+    checks += [f"php:{c.path}" for c in changes if c.service == "roundcube"]
+    return " ".join(checks)
+
+
+def _action_lines(plan: HostPlan) -> str:
+    lines = []
+    for action in plan.actions:
+        if action.kind == "postmap":
+            lines.append(f"postmap {action.argument}")
+        else:
+            lines.append(f"{action.kind}-{action.service}")
+    return "\n".join(lines)
+
+
+def _expect_lines(state: MailState, plan: HostPlan) -> str:
+    reloaded = {a.service for a in plan.actions if a.kind in ("reload", "restart")}
+    wanted = [e for e in expected_listeners(state)
+              if _service_of(e.source) in reloaded]
+    return "\n".join(f"{e.port} {e.reach}" for e in wanted)
+
+
+def _service_of(source: str) -> str:
+    return "dovecot" if source.startswith("dovecot") else "postfix"
+
+
+def apply_host(host: HostSpec, state: MailState, conn: Connection,
+               options: ApplyOptions) -> HostResult:
+    """Converge one host; never raises for host-level problems (they go in the result)."""
+    started = time.monotonic()
+    plan = plan_host(host, state, conn)
+    result = HostResult(host.name, "unchanged", plan)
+    try:
+        if plan.error:
+            result.status, result.messages = "failed", list(plan.error)
+        elif options.saved is not None and _refuse_stale(plan, options.saved, result):
+            pass
+        elif plan.changed:
+            _apply_changes(host, state, conn, plan, options, result)
+    except MailstateError as exc:
+        result.status = "failed"
+        result.messages.extend(exc.diagnostics)
+    result.round_trips = conn.round_trips
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _refuse_stale(plan: HostPlan, saved: dict[str, Any], result: HostResult) -> bool:
+    host_saved = saved.get("hosts", {}).get(plan.host)
+    if host_saved is None:
+        result.status = "refused"
+        result.messages.append(_diag(plan.host, "not in the saved plan", code="stale-plan",
+                                     fix="run `mailstate plan -o FILE` again"))
+        return True
+    reasons = stale_reasons(plan, host_saved)
+    if reasons:
+        result.status = "refused"
+        result.messages.append(_diag(plan.host, "the saved plan is stale: nothing was changed",
+                                     "\n".join(reasons), code="stale-plan",
+                                     fix="review a fresh `mailstate plan` and save it again"))
+        return True
+    return False
+
+
+def _apply_changes(host: HostSpec, state: MailState, conn: Connection, plan: HostPlan,
+                   options: ApplyOptions, result: HostResult) -> None:
+    run_id = uuid.uuid4().hex[:12]
+    payload = payload_tar(plan.changes)
+    args = [run_id, options.owner, str(options.lock_wait), str(len(payload)),
+            "\n".join(c.path for c in plan.changes), _checks(plan.changes)]
+    holder = conn.start(sh_command(remote_script("hold.sh"), args), payload)
+    released = False
+    try:
+        stage = _await_ready(host.name, holder, plan, result)
+        if stage is None:
+            return
+        _swap(host.name, state, conn, plan, options, run_id, stage, result)
+        holder.write(b"RELEASE\n")
+        holder.close_stdin()
+        holder.wait(timeout=30)
+        released = True
+    finally:
+        if not released:
+            _release_quietly(holder)
+
+
+def _release_quietly(holder: RunningCommand) -> None:
+    try:
+        holder.write(b"RELEASE\n")
+        holder.close_stdin()
+        holder.wait(timeout=30)
+    except (OSError, MailstateError, EOFError):
+        pass
+
+
+def _await_ready(name: str, holder: RunningCommand, plan: HostPlan,
+                 result: HostResult) -> str | None:
+    """Read the holder's report; return the stage dir when everything validated."""
+    stage, problems, live = None, [], {}
+    while True:
+        line = holder.readline(timeout=600).decode("utf-8", "replace").rstrip("\n")
+        tag, _, rest = line.partition(" ")
+        if tag == "READY":
+            break
+        if tag == "" and not line:
+            problems.append(_diag(name, "the host closed the connection during staging",
+                                  code="connection"))
+            break
+        if tag == "STALE":
+            result.messages.append(_diag(
+                name, "a stale lock from an interrupted run was found and taken over",
+                rest, severity="warning", code="stale-lock",
+                fix="check the backups of that run under " + BACKUP_ROOT))
+        elif tag == "LOCKED":
+            problems.append(_diag(name, "another apply holds the lock on this host",
+                                  rest, code="locked",
+                                  fix="wait for it to finish (or raise --lock-wait)"))
+            break
+        elif tag == "FAIL":
+            problems.append(_diag(name, rest, code="stage"))
+            break
+        elif tag == "STAGE":
+            stage = rest
+        elif tag == "H":
+            digest, _, path = rest.partition(" ")
+            live[path] = None if digest == "-" else digest
+        elif tag == "C":
+            problems.extend(_check_problem(name, rest))
+    problems.extend(_stale_under_lock(name, plan, live) if not problems else [])
+    if problems:
+        result.status = "refused" if any(p.code == "stale-plan" for p in problems) else "failed"
+        result.messages.extend(problems)
+        return None
+    return stage
+
+
+def _check_problem(name: str, rest: str) -> list[Diagnostic]:
+    check, rc, encoded = ([*rest.split(" ", 2), "", ""])[:3]
+    output = base64.b64decode(encoded).decode("utf-8", "replace").strip() if encoded else ""
+    if rc == "0":
+        return []
+    return [Diagnostic(
+        "error", f"{name}: {CHECK_NAMES.get(check, check)} rejected the candidate: nothing "
+        "live was changed", location=_location_of(output), detail=output, code="validation",
+        fix="correct the state; the message above is the tool's own")]
+
+
+def _location_of(output: str) -> Location | None:
+    for word in output.replace(",", " ").split():
+        path, _, line = word.rstrip(":").partition(":")
+        if path.startswith("/etc/") and line.isdigit():
+            return Location(path, int(line))
+    return None
+
+
+def _stale_under_lock(name: str, plan: HostPlan, live: dict[str, str | None]) -> list[Diagnostic]:
+    changed = [c.path for c in plan.changes if live.get(c.path, "?") != c.before_sha256]
+    if not changed:
+        return []
+    return [_diag(name, "files changed on the host between plan and lock: nothing was changed",
+                  "\n".join(changed), code="stale-plan", fix="run mailstate again")]
+
+
+def _swap(name: str, state: MailState, conn: Connection, plan: HostPlan,
+          options: ApplyOptions, run_id: str, stage: str, result: HostResult) -> None:
+    files = "\n".join(f"{c.path} {c.candidate.mode:o} {c.candidate.owner} {c.candidate.group}"
+                      for c in plan.changes)
+    args = [run_id, stage, files, _action_lines(plan), _expect_lines(state, plan),
+            str(options.verify_seconds), BACKUP_ROOT]
+    out = conn.run(sh_command(remote_script("swap.sh"), args),
+                   timeout=options.verify_seconds + 120)
+    failure, rolled_back = "", False
+    for line in out.text().splitlines():
+        tag, _, rest = line.partition(" ")
+        if tag == "BACKUP":
+            result.backup = rest
+        elif tag == "WROTE":
+            result.written.append(rest)
+        elif tag == "FAILED":
+            failure = rest
+        elif tag == "ROLLEDBACK":
+            rolled_back = True
+    if "DONE ok" in out.text():
+        result.status = "applied"
+    elif rolled_back:
+        result.status = "rolled-back"
+        result.messages.append(_diag(name, "the change did not come up and was rolled back",
+                                     failure, code="rolled-back",
+                                     fix=f"the files are as before; backup kept in {result.backup}"))
+    else:
+        result.status = "failed"
+        result.messages.append(_diag(name, "the swap step failed", failure or out.error_text(),
+                                     code="swap"))

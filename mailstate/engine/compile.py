@@ -1,0 +1,216 @@
+"""Desired state + live files -> candidate files and the actions they need.
+
+This is the one code path that computes what a host should look like; `plan` shows its
+result and `apply` writes it, so the dry run can never disagree with the real run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mailstate.diagnostics import Diagnostic, Location, MailstateError
+from mailstate.engine.facts import DOVECOT_DIRS, Facts, FactsRequest, RemoteFile
+from mailstate.formats.dovecot import DovecotConfig
+from mailstate.formats.lookup import LookupTable
+from mailstate.formats.maincf import MainCf
+from mailstate.formats.mastercf import MasterCf
+from mailstate.formats.roundcube import PhpConfig
+
+if TYPE_CHECKING:
+    from mailstate.model import MailState
+
+POSTFIX_DIR = "/etc/postfix"
+MAIN_CF = f"{POSTFIX_DIR}/main.cf"
+MASTER_CF = f"{POSTFIX_DIR}/master.cf"
+DOVECOT_ROOT = "/etc/dovecot/dovecot.conf"
+RESTART_PARAMS = ("inet_interfaces", "inet_protocols")
+MAP_SUFFIX = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb", "dbm": ".dir",
+              "sdbm": ".dir"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file whose desired bytes differ from the live ones."""
+
+    path: str
+    before: RemoteFile | None
+    after: bytes
+    service: str  # postfix | dovecot | roundcube | map
+
+    @property
+    def mode(self) -> int:
+        return self.before.mode if self.before else 0o644
+
+    @property
+    def owner(self) -> str:
+        return self.before.owner if self.before else "root"
+
+    @property
+    def group(self) -> str:
+        return self.before.group if self.before else "root"
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something to run on the host after the files are in place."""
+
+    kind: str  # postmap | reload | restart
+    service: str  # postfix | dovecot
+    argument: str = ""
+
+    def describe(self) -> str:
+        if self.kind == "postmap":
+            return f"postmap {self.argument}"
+        return f"{self.kind} {self.service}"
+
+
+@dataclass
+class Compiled:
+    """The result of compiling one host's state against its facts."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+
+def facts_request(state: MailState) -> FactsRequest:
+    """The files a state touches (plus what validation needs) for the one-exec fetch."""
+    files: list[str] = []
+    stats: list[str] = []
+    dirs: list[str] = []
+    if state.postfix is not None:
+        files += [MAIN_CF, MASTER_CF]
+        for path, spec in state.postfix.maps.items():
+            files.append(path)
+            if spec.needs_postmap():
+                stats += [path, path + MAP_SUFFIX.get(spec.type, ".db")]
+    if state.dovecot is not None:
+        dirs += list(DOVECOT_DIRS)
+    if state.roundcube is not None:
+        files.append(state.roundcube.path)
+    return FactsRequest(tuple(files), tuple(dirs), tuple(stats))
+
+
+def compile_host(state: MailState, facts: Facts) -> Compiled:
+    """Apply every edit of the state to parsed copies of the live files."""
+    out = Compiled()
+    plain = state.reveal()
+    if state.postfix is not None:
+        _compile_postfix(plain, facts, out)
+    if state.dovecot is not None:
+        _compile_dovecot(plain, facts, out)
+    if state.roundcube is not None:
+        _compile_roundcube(plain, facts, out)
+    return out
+
+
+def _need(facts: Facts, path: str) -> RemoteFile:
+    live = facts.get(path)
+    if live is None:
+        raise MailstateError(Diagnostic(
+            "error", f"{path} does not exist on the host", Location(path), code="missing-file",
+            fix="install the package that provides it, or drop that part of the state"))
+    return live
+
+
+def _edit(live: RemoteFile | None, parse: Callable[[bytes, str], Any],
+          edit: Callable[[Any], None], path: str) -> bytes:
+    doc = parse(live.data if live else b"", path)
+    edit(doc)
+    return bytes(doc.render())
+
+
+def _add(out: Compiled, path: str, live: RemoteFile | None, after: bytes, service: str) -> bool:
+    if live is not None and live.data == after:
+        return False
+    out.candidates.append(Candidate(path, live, after, service))
+    return True
+
+
+def _compile_postfix(state: Any, facts: Facts, out: Compiled) -> None:
+    pf = state.postfix
+    main_live, master_live = _need(facts, MAIN_CF), _need(facts, MASTER_CF)
+    main = MainCf.parse(main_live.data, MAIN_CF)
+    before = {k: main.get(k) for k in RESTART_PARAMS}
+    for key, value in pf.main_values().items():
+        if value is None:
+            main.unset(key)
+        else:
+            out.warnings.extend(main.set(key, value))
+    main_changed = _add(out, MAIN_CF, main_live, main.render(), "postfix")
+    master_changed = _add(out, MASTER_CF, master_live,
+                          _edit(master_live, MasterCf.parse, lambda d: _edit_master(d, pf),
+                                MASTER_CF), "postfix")
+    _compile_maps(pf, facts, out)
+    if any(main.get(k) != before[k] for k in RESTART_PARAMS):
+        out.actions.append(Action("restart", "postfix"))
+    elif main_changed or master_changed:
+        out.actions.append(Action("reload", "postfix"))
+
+
+def _edit_master(doc: MasterCf, pf: Any) -> None:
+    for key, service in pf.master.items():
+        name, _, kind = key.partition("/")
+        if service.absent:
+            doc.remove(name, kind)
+        else:
+            doc.ensure(name, kind, service.fields(), dict(service.options))
+
+
+def _compile_maps(pf: Any, facts: Facts, out: Compiled) -> None:
+    for path, spec in pf.maps.items():
+        live = facts.get(path)
+        if spec.content is not None:
+            after = LookupTable.from_entries(dict(spec.content)).render()
+        else:
+            after = _edit(live, LookupTable.parse, lambda d, s=spec: _edit_map(d, s), path)
+        changed = _add(out, path, live, after, "map")
+        if spec.needs_postmap() and (changed or _map_db_stale(facts, path, spec.type)):
+            out.actions.append(Action("postmap", "postfix", f"{spec.type}:{path}"))
+
+
+def _edit_map(doc: LookupTable, spec: Any) -> None:
+    for key, value in (spec.entries or {}).items():
+        if value is None:
+            doc.remove(key)
+        else:
+            doc.set(key, value)
+
+
+def _map_db_stale(facts: Facts, path: str, kind: str) -> bool:
+    db = facts.mtimes.get(path + MAP_SUFFIX.get(kind, ".db"))
+    src = facts.mtimes.get(path)
+    return db is None or (src is not None and db < src)
+
+
+def _compile_dovecot(state: Any, facts: Facts, out: Compiled) -> None:
+    _need(facts, DOVECOT_ROOT)
+    tree_files = {p: f.data for p, f in facts.files.items()
+                  if p.startswith(tuple(d + "/" for d in DOVECOT_DIRS))}
+    config = DovecotConfig.load(tree_files, DOVECOT_ROOT)
+    for path, value in state.dovecot.settings_flat().items():
+        if value is None:
+            config.unset(path)
+        else:
+            config.set(path, value)
+    changed = False
+    for path, data in sorted(config.changed().items()):
+        changed |= _add(out, path, facts.get(path), data, "dovecot")
+    if changed:
+        out.actions.append(Action("reload", "dovecot"))
+
+
+def _compile_roundcube(state: Any, facts: Facts, out: Compiled) -> None:
+    path = state.roundcube.path
+    live = _need(facts, path)
+
+    def edit(doc: PhpConfig) -> None:
+        for key, value in state.roundcube.config.items():
+            if value is None:
+                doc.remove(key)
+            else:
+                doc.set(key, value)
+
+    _add(out, path, live, _edit(live, PhpConfig.parse, edit, path), "roundcube")

@@ -1,0 +1,138 @@
+"""The plan: what would change on each host, as data (shown by views, saved, applied).
+
+A saved plan holds sha256 digests, never file contents: it cannot leak a secret, and
+`apply` recomputes the candidates and refuses a host whose live files (before) or desired
+files (after) no longer match the digests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mailstate.diagnostics import Diagnostic, MailstateError
+from mailstate.engine.compile import Action, Candidate, compile_host, facts_request
+from mailstate.engine.diff import unified_diff
+from mailstate.engine.facts import Facts, gather
+
+if TYPE_CHECKING:
+    from mailstate.inventory import HostSpec
+    from mailstate.model import MailState
+    from mailstate.transport.base import Connection
+
+PLAN_FORMAT = 1
+
+
+def sha256(data: bytes | None) -> str | None:
+    return hashlib.sha256(data).hexdigest() if data is not None else None
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file that would change: digests, a masked diff, and the bytes to write."""
+
+    path: str
+    service: str
+    before_sha256: str | None
+    after_sha256: str
+    diff: str
+    candidate: Candidate = field(repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "service": self.service, "before_sha256": self.before_sha256,
+                "after_sha256": self.after_sha256, "diff": self.diff,
+                "created": self.before_sha256 is None}
+
+
+@dataclass
+class HostPlan:
+    """The plan for one host; `error` set when the host could not be planned."""
+
+    host: str
+    changes: list[FileChange] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
+    error: list[Diagnostic] = field(default_factory=list)
+    seconds: float = 0.0
+    facts: Facts | None = field(default=None, repr=False)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes or self.actions)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "ok": not self.error,
+            "changed": self.changed,
+            "changes": [c.to_json() for c in self.changes],
+            "actions": [a.describe() for a in self.actions],
+            "warnings": [w.to_json() for w in self.warnings],
+            "errors": [e.to_json() for e in self.error],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def build_plan(host: str, state: MailState, facts: Facts) -> HostPlan:
+    """Compile and diff: pure, no I/O (the same function apply uses)."""
+    compiled = compile_host(state, facts)
+    secrets = state.secret_values()
+    changes = [
+        FileChange(c.path, c.service, sha256(c.before.data) if c.before else None,
+                   sha256(c.after) or "",
+                   unified_diff(c.path, c.before.data if c.before else None, c.after, secrets),
+                   c)
+        for c in compiled.candidates
+    ]
+    return HostPlan(host, changes, compiled.actions, compiled.warnings, facts=facts)
+
+
+def plan_host(host: HostSpec, state: MailState, conn: Connection) -> HostPlan:
+    """Fetch facts (one round trip) and build the plan for one host."""
+    started = time.monotonic()
+    try:
+        facts = gather(conn, facts_request(state))
+        plan = build_plan(host.name, state, facts)
+    except MailstateError as exc:
+        plan = HostPlan(host.name, error=exc.diagnostics)
+    plan.seconds = time.monotonic() - started
+    return plan
+
+
+def saved_plan(plans: list[HostPlan], inventory: str, limit: str | None) -> dict[str, Any]:
+    """The document `plan -o FILE` writes: digests and actions only, no file contents."""
+    return {
+        "format": PLAN_FORMAT,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "inventory": inventory,
+        "limit": limit,
+        "hosts": {
+            p.host: {
+                "files": {c.path: {"before_sha256": c.before_sha256,
+                                   "after_sha256": c.after_sha256} for c in p.changes},
+                "actions": [a.describe() for a in p.actions],
+            }
+            for p in plans if not p.error
+        },
+    }
+
+
+def stale_reasons(plan: HostPlan, saved: dict[str, Any]) -> list[str]:
+    """Why a freshly computed plan differs from the saved one (empty = still valid)."""
+    reasons: list[str] = []
+    now = {c.path: c for c in plan.changes}
+    files: dict[str, dict[str, str | None]] = saved.get("files", {})
+    for path, digests in files.items():
+        change = now.get(path)
+        live = plan.facts.sha256(path) if plan.facts else None
+        if live != digests["before_sha256"]:
+            reasons.append(f"{path} changed on the host since the plan was made")
+        elif change is None or change.after_sha256 != digests["after_sha256"]:
+            reasons.append(f"{path}: the desired content is no longer what the plan showed")
+    for path in now.keys() - files.keys():
+        reasons.append(f"{path} would change but is not in the saved plan")
+    if [a.describe() for a in plan.actions] != saved.get("actions", []) and not reasons:
+        reasons.append("the actions differ from the saved plan")
+    return reasons

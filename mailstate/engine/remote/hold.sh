@@ -1,0 +1,136 @@
+# mailstate apply, step 1 of 2 (runs on the host, POSIX sh).
+# Takes the host lock, reports the live files' sha256, unpacks the candidate files into a
+# private stage dir and validates them with the servers' own tools. Then it HOLDS the
+# lock until the controller writes "RELEASE" on stdin; if the controller vanishes (EOF
+# without RELEASE), the lock stays and is reported stale by the next run.
+# Args: run_id owner lock_wait payload_bytes paths checks
+set -u
+umask 077
+run_id=$1 owner=$2 lock_wait=$3 payload=$4 paths=$5 checks=$6
+base=/var/lib/mailstate
+lock=$base/lock
+mkdir -p "$base" && chmod 700 "$base" || { echo "FAIL cannot create $base"; exit 2; }
+
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+
+take_over_stale() {
+  # One taker at a time; re-check under the guard so a fresh lock is never stolen.
+  find "$base" -maxdepth 1 -name takeover -mmin +1 -exec rmdir {} \; 2>/dev/null
+  mkdir "$base/takeover" 2>/dev/null || return 0
+  h=$(cat "$lock/holder" 2>/dev/null); w=$(cat "$lock/worker" 2>/dev/null)
+  if [ -d "$lock" ] && ! alive "$h" && ! alive "$w"; then
+    printf 'STALE %s\n' "$(tr '\n' ' ' < "$lock/info" 2>/dev/null)"
+    mv "$lock" "$base/stale-lock.$run_id" && rm -rf "$base/stale-lock.$run_id"
+  fi
+  rmdir "$base/takeover"
+}
+
+start=$(date +%s)
+until mkdir "$lock" 2>/dev/null; do
+  h=$(cat "$lock/holder" 2>/dev/null); w=$(cat "$lock/worker" 2>/dev/null)
+  if ! alive "$h" && ! alive "$w" && [ -f "$lock/info" ]; then
+    take_over_stale
+    continue
+  fi
+  if [ $(( $(date +%s) - start )) -ge "$lock_wait" ]; then
+    printf 'LOCKED %s\n' "$(tr '\n' ' ' < "$lock/info" 2>/dev/null)"
+    exit 3
+  fi
+  sleep 0.2
+done
+echo $$ > "$lock/holder"
+printf 'run=%s\nowner=%s\nstarted=%s\nholder=%s\n' "$run_id" "$owner" \
+  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$$" > "$lock/info.tmp" && mv "$lock/info.tmp" "$lock/info"
+echo "LOCK ok"
+
+stage=$(mktemp -d "$base/stage.XXXXXX") || { echo "FAIL cannot create a stage dir in $base"; exit 2; }
+echo "$stage" > "$lock/stage"
+echo "STAGE $stage"
+
+cleanup() { rm -rf "$stage"; rm -rf "$lock"; }
+
+# Digests of the live files, under the lock (the controller compares them to the plan).
+for p in $paths; do
+  if [ -f "$p" ]; then sha256sum "$p" | sed 's/^\([0-9a-f]*\) .*/H \1 /' | tr -d '\n'; echo "$p"
+  else echo "H - $p"; fi
+done
+
+# The candidate files, as a tar stream of exactly $payload bytes.
+mkdir "$stage/files"
+if ! head -c "$payload" | tar -x -f - -C "$stage/files" 2> "$stage/tar.err"; then
+  echo "FAIL unpacking the candidate files: $(head -c 500 "$stage/tar.err")"; cleanup; exit 2
+fi
+# Staging must fit on the host's disk: a full disk fails here, before any live file.
+if ! dd if=/dev/zero of="$stage/space" bs=65536 count=16 2>/dev/null; then
+  echo "FAIL no space left in $base for staging"; cleanup; exit 2
+fi
+rm -f "$stage/space"
+
+report() {  # report NAME RC FILE: one line per check, the tool output base64-encoded
+  printf 'C %s %s ' "$1" "$2"; base64 -w0 < "$3"; echo
+}
+
+check_postfix() {
+  d=$stage/postfix; mkdir "$d"
+  for f in main.cf master.cf; do
+    if [ -f "$stage/files/etc/postfix/$f" ]; then cp "$stage/files/etc/postfix/$f" "$d/$f"
+    else cp /etc/postfix/$f "$d/$f"; fi
+  done
+  postconf -c /etc/postfix -n > /dev/null 2> "$stage/pf.live"
+  postconf -c "$d" -n > /dev/null 2> "$stage/pf.err"; rc=$?
+  sed "s#$d#/etc/postfix#g" "$stage/pf.err" > "$stage/pf.new"
+  # warnings the live config does not have are the candidate's fault
+  grep -vxF -f "$stage/pf.live" "$stage/pf.new" > "$stage/pf.extra" || true
+  [ $rc -eq 0 ] && [ -s "$stage/pf.extra" ] && rc=1
+  report postconf-n "$rc" "$stage/pf.extra"
+  postconf -c "$d" -M > /dev/null 2> "$stage/pm.err"; rc=$?
+  report postconf-M "$rc" "$stage/pm.err"
+  : > "$stage/svc.err"
+  awk '/^[^#[:space:]]/ && $2 == "inet" { print $1 }' "$d/master.cf" | while read -r svc; do
+    port=${svc##*:}
+    case "$port" in
+      ''|*[!0-9]*) grep -Eq "^$port[[:space:]]+[0-9]+/tcp" /etc/services \
+        || echo "master.cf: inet service '$svc': '$port' is not a port number or a service in /etc/services" >> "$stage/svc.err" ;;
+      *) [ "$port" -ge 1 ] && [ "$port" -le 65535 ] \
+        || echo "master.cf: inet service '$svc': port $port is outside 1-65535" >> "$stage/svc.err" ;;
+    esac
+  done
+  [ -s "$stage/svc.err" ] && rc=1 || rc=0
+  report inet-ports "$rc" "$stage/svc.err"
+}
+
+check_dovecot() {
+  cp -a /etc/dovecot "$stage/dovecot"
+  [ -d "$stage/files/etc/dovecot" ] && cp -a "$stage/files/etc/dovecot/." "$stage/dovecot/"
+  doveconf -c "$stage/dovecot/dovecot.conf" -n > /dev/null 2> "$stage/dc.err"; rc=$?
+  sed -i "s#$stage/dovecot#/etc/dovecot#g" "$stage/dc.err"
+  report doveconf "$rc" "$stage/dc.err"
+}
+
+check_php() {
+  f=$stage/files$1
+  if ! command -v php > /dev/null; then echo "php is not installed: not checked" > "$stage/php.err"; report php-l 0 "$stage/php.err"; return; fi
+  php -l "$f" > "$stage/php.err" 2>&1; rc=$?
+  sed -i "s#$stage/files##g" "$stage/php.err"
+  if [ $rc -eq 0 ]; then
+    php -r 'include $argv[1]; exit(isset($config) && is_array($config) ? 0 : 3);' "$f" \
+      > "$stage/php.err" 2>&1; rc=$?
+    [ $rc -eq 3 ] && echo "$1 does not define the \$config array" >> "$stage/php.err"
+  fi
+  report php-include "$rc" "$stage/php.err"
+}
+
+for c in $checks; do
+  case "$c" in
+    postfix) check_postfix ;;
+    dovecot) check_dovecot ;;
+    php:*) check_php "${c#php:}" ;;
+  esac
+done
+echo "READY"
+
+# Hold the lock until the controller says RELEASE; EOF alone means it died: keep the lock.
+if IFS= read -r cmd && [ "$cmd" = RELEASE ]; then
+  cleanup
+  echo "RELEASED"
+fi

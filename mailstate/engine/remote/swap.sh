@@ -1,0 +1,136 @@
+# mailstate apply, step 2 of 2 (runs on the host, POSIX sh, while hold.sh holds the lock).
+# Backs up every file it will replace, swaps each candidate in atomically (temp file in the
+# same dir, fsync, mode/owner kept, rename), runs postmap, reloads what changed, and
+# verifies the services came back with the listeners the state implies. On any failure
+# it restores the backups and reloads again, by itself: a controller that dies half-way
+# cannot leave the host half-configured. Hangups are ignored for the same reason.
+# Args: run_id stage files actions expect verify_seconds backup_root
+set -u
+trap '' HUP PIPE INT TERM
+umask 077
+run_id=$1 stage=$2 files=$3 actions=$4 expect=$5 verify_seconds=$6 backup_root=$7
+lock=/var/lib/mailstate/lock
+[ -d "$lock" ] && [ "$(cat "$lock/stage" 2>/dev/null)" = "$stage" ] || { echo "FAIL the lock is not ours"; exit 2; }
+echo $$ > "$lock/worker"
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+bk=$backup_root/$stamp-$run_id
+mkdir -p "$bk/files" && chmod 700 "$backup_root" "$bk" || { echo "FAIL cannot create backup dir $bk"; exit 2; }
+echo "BACKUP $bk"
+
+# 1. Back up (cp -p keeps mode, owner and times) and write the manifest.
+echo "$files" | while read -r path mode owner group; do
+  [ -n "$path" ] || continue
+  if [ -f "$path" ]; then
+    mkdir -p "$bk/files$(dirname "$path")" && cp -p "$path" "$bk/files$path" || exit 1
+    echo "$(sha256sum "$path" | cut -d' ' -f1) $path"
+  else
+    echo "absent $path"
+  fi
+done > "$bk/manifest" || { echo "FAIL backing up into $bk"; exit 2; }
+printf 'run=%s\ncreated=%s\n' "$run_id" "$stamp" > "$bk/info"
+sync
+
+# put SRC DEST MODE OWNER GROUP: atomic replace, never a half-written DEST
+put() {
+  tmp=$(dirname "$2")/.mailstate.$(basename "$2").$run_id
+  cp "$1" "$tmp" && chmod "$3" "$tmp" && chown "$4:$5" "$tmp" && sync "$tmp" \
+    && mv -f "$tmp" "$2" || { rm -f "$tmp"; return 1; }
+}
+
+restore() {
+  echo "$files" | while read -r path mode owner group; do
+    [ -n "$path" ] || continue
+    if [ -f "$bk/files$path" ]; then
+      put "$bk/files$path" "$path" "$(stat -c %a "$bk/files$path")" \
+        "$(stat -c %U "$bk/files$path")" "$(stat -c %G "$bk/files$path")" && echo "RESTORED $path"
+    elif grep -qxF "absent $path" "$bk/manifest"; then
+      rm -f "$path" && echo "REMOVED $path"
+    fi
+  done
+}
+
+postfix_up() { p=$(cat /var/spool/postfix/pid/master.pid 2>/dev/null) && kill -0 $p 2>/dev/null; }
+dovecot_up() { p=$(cat /run/dovecot/master.pid 2>/dev/null) && kill -0 $p 2>/dev/null; }
+
+run_actions() {  # runs every action line; output of failures goes to $stage/act.err
+  : > "$stage/act.err"
+  echo "$actions" | while read -r verb arg; do
+    case "$verb" in
+      postmap) postmap "$arg" 2>> "$stage/act.err" || echo "postmap $arg failed" >> "$stage/act.err" ;;
+      reload-postfix) postfix_up && postfix reload > /dev/null 2>> "$stage/act.err" || postfix start > /dev/null 2>> "$stage/act.err" ;;
+      restart-postfix) postfix stop > /dev/null 2>&1; sleep 0.2; postfix start > /dev/null 2>> "$stage/act.err" ;;
+      reload-dovecot) doveadm log errors > "$stage/dv.before" 2>/dev/null
+                      if dovecot_up; then doveadm reload 2>> "$stage/act.err"; else dovecot 2>> "$stage/act.err"; fi ;;
+      *) [ -n "$verb" ] && echo "unknown action $verb" >> "$stage/act.err" ;;
+    esac
+  done
+}
+
+services_check() {  # prints one line per problem; nothing when all is well
+  case "$actions" in *postfix*) postfix_up || echo "postfix master is not running" ;; esac
+  case "$actions" in *dovecot*)
+    dovecot_up || echo "dovecot is not running"
+    doveadm log errors 2>/dev/null | grep -vxF -f "$stage/dv.before" | grep -iE 'fatal|error' | tail -n 3
+  ;; esac
+  ss -ltnH > "$stage/ss.txt" 2>/dev/null
+  printf '%s\n' "$expect" | awk 'NR==FNR { if ($1 != "") want[$1] = $2; next }
+    { addr = $4; port = addr; sub(/.*:/, "", port); host = addr; sub(/:[^:]*$/, "", host)
+      if (host ~ /^(127\.|\[::1\]|::1)/) lo[port] = 1; else pub[port] = 1 }
+    END { for (p in want) {
+      r = want[p]
+      if (r == "closed" && (lo[p] || pub[p])) print "port " p " is listening but should be closed"
+      if (r == "public" && !pub[p]) print "port " p " is not listening"
+      if (r == "localhost" && pub[p]) print "port " p " listens beyond localhost"
+      if (r == "localhost" && !lo[p] && !pub[p]) print "port " p " is not listening on localhost"
+    } }' - "$stage/ss.txt"
+}
+
+verify() {  # poll until the services look right or time runs out
+  deadline=$(( $(date +%s) + verify_seconds ))
+  while :; do
+    services_check > "$stage/verify.err"
+    [ -s "$stage/verify.err" ] || return 0
+    [ "$(date +%s)" -ge "$deadline" ] && return 1
+    sleep 0.2
+  done
+}
+
+# 2. Swap.
+failed=""
+echo "$files" | while read -r path mode owner group; do
+  [ -n "$path" ] || continue
+  mkdir -p "$(dirname "$path")"
+  put "$stage/files$path" "$path" "$mode" "$owner" "$group" || { echo "SWAPFAIL $path"; exit 1; }
+  echo "WROTE $path"
+done || failed="writing a file failed"
+
+# 3. Actions and verification.
+if [ -z "$failed" ]; then
+  run_actions
+  if [ -s "$stage/act.err" ] && grep -q . "$stage/act.err"; then
+    failed="$(head -c 600 "$stage/act.err" | tr '\n' ' ')"
+  fi
+  sleep 0.3
+  verify || failed="${failed:+$failed; }$(tr '\n' ';' < "$stage/verify.err")"
+fi
+printf 'SS '; base64 -w0 < "$stage/ss.txt" 2>/dev/null; echo
+
+if [ -z "$failed" ]; then
+  rm -f "$lock/worker"
+  echo "DONE ok"
+  exit 0
+fi
+
+# 4. Roll back: old files, reload again, verify the old state came back.
+echo "FAILED $failed"
+restore
+case "$actions" in *postmap*)
+  echo "$actions" | while read -r verb arg; do [ "$verb" = postmap ] && postmap "$arg" 2>/dev/null; done ;;
+esac
+case "$actions" in *restart-postfix*) postfix stop > /dev/null 2>&1; sleep 0.2; postfix start > /dev/null 2>&1 ;;
+  *reload-postfix*) postfix reload > /dev/null 2>&1 || postfix start > /dev/null 2>&1 ;; esac
+case "$actions" in *dovecot*) if dovecot_up; then doveadm reload; else dovecot; fi 2>/dev/null ;; esac
+echo "ROLLEDBACK $bk"
+rm -f "$lock/worker"
+exit 1

@@ -1,0 +1,276 @@
+"""SSH transport on paramiko: strict host keys, ~/.ssh/config, ProxyJump, sudo.
+
+Why not `SSHClient.exec_command` as-is: paramiko does not set TCP_NODELAY, and every channel
+then waits ~40 ms on Nagle + delayed ACK. We open the socket ourselves.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import paramiko
+
+from mailstate.diagnostics import MailstateError, error
+from mailstate.transport.base import Result
+
+if TYPE_CHECKING:
+    from mailstate.inventory import HostSpec
+
+STDIN_MARK = "__MAILSTATE_STDIN__"
+_KEY_CACHE: dict[str, paramiko.PKey] = {}
+_KEY_LOCK = threading.Lock()
+
+
+@dataclass
+class SshOptions:
+    """Run-wide SSH settings (from the command line)."""
+
+    accept_new: bool = False
+    connect_timeout: float = 10.0
+    command_timeout: float = 300.0
+    become_password: str | None = field(default=None, repr=False)
+    ssh_config_path: Path = field(default_factory=lambda: Path("~/.ssh/config").expanduser())
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where to connect, after inventory values and ~/.ssh/config are combined."""
+
+    name: str
+    hostname: str
+    port: int
+    user: str
+    key_files: tuple[str, ...]
+    known_hosts: tuple[str, ...]
+    proxy_jump: str | None
+
+
+def resolve_endpoint(host: HostSpec, options: SshOptions) -> Endpoint:
+    """Inventory values win; ~/.ssh/config fills in what the inventory leaves open."""
+    cfg: dict[str, Any] = {}
+    if options.ssh_config_path.is_file():
+        cfg = paramiko.SSHConfig.from_path(str(options.ssh_config_path)).lookup(host.address)
+    key_files = [host.key_file] if host.key_file else list(cfg.get("identityfile", []))
+    known = [host.known_hosts_file] if host.known_hosts_file else [
+        str(Path(p).expanduser()) for p in
+        ([*cfg.get("userknownhostsfile", "~/.ssh/known_hosts").split(), "/etc/ssh/ssh_known_hosts"])
+    ]
+    return Endpoint(
+        name=host.name,
+        hostname=cfg.get("hostname", host.address) if host.address == host.name else host.address,
+        port=int(host.port or cfg.get("port", 22)),
+        user=host.user or cfg.get("user", "root"),
+        key_files=tuple(str(Path(k).expanduser()) for k in key_files),
+        known_hosts=tuple(known),
+        proxy_jump=cfg.get("proxyjump"),
+    )
+
+
+def _load_key(path: str) -> paramiko.PKey:
+    with _KEY_LOCK:
+        if path not in _KEY_CACHE:
+            try:
+                _KEY_CACHE[path] = paramiko.PKey.from_path(path)
+            except (OSError, paramiko.SSHException) as exc:
+                raise error(f"cannot load SSH key {path}: {exc}", file=path,
+                            fix="check the path (ansible_ssh_private_key_file) and permissions") from exc
+        return _KEY_CACHE[path]
+
+
+def _open_socket(ep: Endpoint, timeout: float, jump: paramiko.Transport | None) -> Any:
+    if jump is not None:
+        return jump.open_channel("direct-tcpip", (ep.hostname, ep.port), ("127.0.0.1", 0),
+                                 timeout=timeout)
+    try:
+        sock = socket.create_connection((ep.hostname, ep.port), timeout=timeout)
+    except OSError as exc:
+        raise error(f"cannot reach {ep.name} ({ep.hostname}:{ep.port}): {exc.strerror or exc}",
+                    code="unreachable",
+                    fix="check the address in the inventory and that sshd runs there") from exc
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _host_key_policy(ep: Endpoint, options: SshOptions) -> paramiko.MissingHostKeyPolicy:
+    if options.accept_new:
+        return paramiko.AutoAddPolicy()
+    return _StrictPolicy(ep)
+
+
+class _StrictPolicy(paramiko.MissingHostKeyPolicy):
+    """Refuse unknown host keys with a message that says how to trust one."""
+
+    def __init__(self, ep: Endpoint) -> None:
+        self.ep = ep
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
+                         key: paramiko.PKey) -> None:
+        files = ", ".join(self.ep.known_hosts)
+        raise error(
+            f"unknown host key for {self.ep.name} ({hostname}): {key.get_name()} "
+            f"{key.fingerprint}", code="hostkey-unknown",
+            detail=f"not found in: {files}",
+            fix=f"verify the fingerprint out of band, then add it: "
+                f"ssh-keyscan -p {self.ep.port} {self.ep.hostname} >> {self.ep.known_hosts[0]} "
+                f"(or run once with --accept-new)")
+
+
+def _changed_key_error(ep: Endpoint, exc: paramiko.BadHostKeyException) -> MailstateError:
+    return error(
+        f"HOST KEY CHANGED for {ep.name} ({ep.hostname}): refusing to connect", code="hostkey-changed",
+        detail=f"expected {exc.expected_key.get_name()} {exc.expected_key.fingerprint}, "
+               f"got {exc.key.get_name()} {exc.key.fingerprint}. Someone may be intercepting "
+               f"the connection, or the host was reinstalled.",
+        fix=f"if the change is expected: ssh-keygen -R {ep.hostname} -f {ep.known_hosts[0]}, "
+            f"then add the new key")
+
+
+def connect(host: HostSpec, options: SshOptions | None = None) -> SshConnection:
+    """Open an authenticated, host-key-verified session to one inventory host."""
+    options = options or SshOptions()
+    ep = resolve_endpoint(host, options)
+    jump = _connect_jump(ep, options) if ep.proxy_jump else None
+    client = _connect_client(ep, options, jump)
+    return SshConnection(host.name, client, host.user or ep.user, host.become, options, jump)
+
+
+def _connect_jump(ep: Endpoint, options: SshOptions) -> paramiko.SSHClient:
+    from mailstate.inventory import HostSpec
+
+    spec = ep.proxy_jump or ""
+    user, _, rest = spec.rpartition("@")
+    name, _, port = rest.partition(":")
+    jump_host = HostSpec(name=name, address=name, port=int(port) if port else None,
+                         user=user or None)
+    return _connect_client(resolve_endpoint(jump_host, options), options, None)
+
+
+def _connect_client(ep: Endpoint, options: SshOptions,
+                    jump: paramiko.SSHClient | None) -> paramiko.SSHClient:
+    client = paramiko.SSHClient()
+    for index, path in enumerate(ep.known_hosts):
+        if index == 0 and (os.path.isfile(path) or options.accept_new):
+            client.load_host_keys(path)  # the file --accept-new writes back to
+        elif os.path.isfile(path):
+            client.get_host_keys().load(path)
+    client.set_missing_host_key_policy(_host_key_policy(ep, options))
+    sock = _open_socket(ep, options.connect_timeout,
+                        jump.get_transport() if jump is not None else None)
+    pkey = _load_key(ep.key_files[0]) if ep.key_files else None
+    try:
+        client.connect(
+            ep.hostname, port=ep.port, username=ep.user, pkey=pkey, sock=sock,
+            timeout=options.connect_timeout, banner_timeout=options.connect_timeout,
+            auth_timeout=options.connect_timeout,
+            allow_agent="SSH_AUTH_SOCK" in os.environ, look_for_keys=pkey is None,
+        )
+    except paramiko.BadHostKeyException as exc:
+        raise _changed_key_error(ep, exc) from exc
+    except paramiko.AuthenticationException as exc:
+        raise error(f"authentication failed for {ep.user}@{ep.hostname} ({ep.name})",
+                    code="auth", detail=str(exc),
+                    fix="check ansible_user and ansible_ssh_private_key_file, or the agent") from exc
+    except (paramiko.SSHException, OSError) as exc:
+        raise error(f"SSH to {ep.name} ({ep.hostname}:{ep.port}) failed: {exc}",
+                    code="unreachable") from exc
+    if options.accept_new and ep.known_hosts:
+        client.save_host_keys(ep.known_hosts[0])
+    return client
+
+
+class SshConnection:
+    """A paramiko session to one host; every command is counted in `round_trips`."""
+
+    def __init__(self, name: str, client: paramiko.SSHClient, user: str, become: bool,
+                 options: SshOptions, jump: paramiko.SSHClient | None = None) -> None:
+        self.name = name
+        self.client = client
+        self.user = user
+        self.become = become
+        self.options = options
+        self.jump = jump
+        self.round_trips = 0
+
+    def _wrap(self, command: str, stdin: bytes) -> tuple[str, bytes]:
+        if not self.become or self.user == "root":
+            return command, stdin
+        if self.options.become_password is None:
+            return "sudo -n sh -c " + shlex.quote(command), stdin
+        # sudo -S reads the password line only when it needs it: a marker line tells
+        # the wrapped command where its own stdin starts, either way.
+        skip = f'while IFS= read -r l && [ "$l" != {STDIN_MARK} ]; do :; done; eval "$1"'
+        wrapped = f"sudo -S -p '' sh -c {shlex.quote(skip)} mailstate {shlex.quote(command)}"
+        prefix = (self.options.become_password + "\n" + STDIN_MARK + "\n").encode()
+        return wrapped, prefix + stdin
+
+    def start(self, command: str, stdin: bytes = b"") -> SshRunning:
+        command, stdin = self._wrap(command, stdin)
+        transport = self.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise error(f"connection to {self.name} was lost", code="unreachable")
+        channel = transport.open_session(timeout=self.options.connect_timeout)
+        channel.exec_command(command)
+        self.round_trips += 1
+        running = SshRunning(channel)
+        if stdin:
+            running.write(stdin)
+        return running
+
+    def run(self, command: str, stdin: bytes = b"", timeout: float | None = None) -> Result:
+        running = self.start(command, stdin)
+        running.close_stdin()
+        return running.wait(timeout or self.options.command_timeout)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.jump is not None:
+            self.jump.close()
+
+
+class SshRunning:
+    """One exec channel: stdout and stderr drained concurrently so neither can stall."""
+
+    def __init__(self, channel: paramiko.Channel) -> None:
+        self.channel = channel
+        self._err: list[bytes] = []
+        self._err_thread = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._err_thread.start()
+        self._out = channel.makefile("rb")
+
+    def _drain_stderr(self) -> None:
+        while True:
+            chunk = self.channel.recv_stderr(65536)
+            if not chunk:
+                return
+            self._err.append(chunk)
+
+    def write(self, data: bytes) -> None:
+        self.channel.sendall(data)
+
+    def close_stdin(self) -> None:
+        self.channel.shutdown_write()
+
+    def readline(self, timeout: float | None = None) -> bytes:
+        self.channel.settimeout(timeout)
+        try:
+            return bytes(self._out.readline())
+        except TimeoutError:
+            return b""
+
+    def wait(self, timeout: float | None = None) -> Result:
+        self.channel.settimeout(timeout)
+        try:
+            out = bytes(self._out.read())
+        except TimeoutError as exc:
+            self.channel.close()
+            raise error(f"remote command timed out after {timeout} s", code="timeout") from exc
+        rc = self.channel.recv_exit_status()
+        self._err_thread.join(timeout=5)
+        self.channel.close()
+        return Result(rc, out, b"".join(self._err))
