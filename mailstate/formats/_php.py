@@ -1,0 +1,137 @@
+"""A small PHP tokenizer: just enough to find statement spans in Roundcube's config.
+
+It knows strings ('…', "…", `…` with escapes), comments (`//`, `#`, `/* */`),
+heredoc/nowdoc, variables, words, numbers, operators and bracket nesting. Whitespace and
+comments are skipped; every other token carries its span in the source text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mailstate.formats._text import parse_error
+
+_OPS = re.compile(r"=>|===|!==|==|!=|<=|>=|->|::|\?\?=|\?\?|&&|\|\||[.+\-*/%]=|\S")
+_WORD = re.compile(r"\$?[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*|[0-9][0-9A-Za-z_.]*")
+_HEREDOC = re.compile(r"<<<[ \t]*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\1\r?\n")
+_CLOSE = {"(": ")", "[": "]", "{": "}"}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "str", "heredoc", "word", "op", "open_tag", "close_tag"
+    start: int
+    end: int
+    text: str
+    depth: int  # bracket nesting before this token
+
+
+class Scanner:
+    """Tokenize PHP source; raise ParseError for unterminated or unbalanced structure."""
+
+    def __init__(self, text: str, path: str) -> None:
+        self.text, self.path = text, path
+        self.tokens: list[Token] = []
+        self.stack: list[tuple[str, int]] = []
+
+    def where(self, pos: int) -> tuple[int, int]:
+        line = self.text.count("\n", 0, pos) + 1
+        return line, pos - (self.text.rfind("\n", 0, pos) + 1) + 1
+
+    def fail(self, pos: int, expected: str, found: str) -> Exception:
+        line, column = self.where(pos)
+        return parse_error(self.path, line, column, expected, found)
+
+    def run(self) -> list[Token]:
+        pos = self.text.find("<?php")
+        if pos < 0 or self.text[:pos].strip():
+            raise self.fail(0, "'<?php' at the start", self.text[:20].split("\n")[0])
+        self.add("open_tag", pos, pos + 5)
+        pos += 5
+        while pos < len(self.text):
+            pos = self.step(pos)
+        if self.stack:
+            opener, at = self.stack[-1]
+            raise self.fail(at, f"'{_CLOSE[opener]}' closing this '{opener}'", "")
+        return self.tokens
+
+    def add(self, kind: str, start: int, end: int) -> int:
+        self.tokens.append(Token(kind, start, end, self.text[start:end], len(self.stack)))
+        return end
+
+    def step(self, pos: int) -> int:
+        text = self.text
+        c = text[pos]
+        if c.isspace():
+            return pos + 1
+        if text.startswith(("//", "#"), pos):
+            return self.line_comment(pos)
+        if text.startswith("/*", pos):
+            end = text.find("*/", pos + 2)
+            if end < 0:
+                raise self.fail(pos, "'*/' closing this comment", "")
+            return end + 2
+        if c in "'\"`":
+            return self.add("str", pos, self.string_end(pos))
+        if text.startswith("<<<", pos):
+            return self.add("heredoc", pos, self.heredoc_end(pos))
+        if text.startswith("?>", pos):
+            return self.inline_html(pos)
+        m = _WORD.match(text, pos)
+        if m:
+            return self.add("word", pos, m.end())
+        return self.op(pos)
+
+    def line_comment(self, pos: int) -> int:
+        end = self.text.find("\n", pos)
+        end = len(self.text) if end < 0 else end
+        close = self.text.find("?>", pos, end)
+        return close if close >= 0 else end
+
+    def string_end(self, pos: int) -> int:
+        quote, i = self.text[pos], pos + 1
+        while i < len(self.text):
+            if self.text[i] == "\\":
+                i += 2
+            elif self.text[i] == quote:
+                return i + 1
+            else:
+                i += 1
+        raise self.fail(pos, f"{quote} closing this string", "")
+
+    def heredoc_end(self, pos: int) -> int:
+        m = _HEREDOC.match(self.text, pos)
+        if m is None:
+            raise self.fail(pos, "a heredoc label after '<<<'", self.text[pos:pos + 20])
+        close = re.compile(r"^[ \t]*" + m.group(2) + r"\b", re.M).search(self.text, m.end())
+        if close is None:
+            raise self.fail(pos, f"'{m.group(2)}' closing this heredoc", "")
+        return close.end()
+
+    def inline_html(self, pos: int) -> int:
+        self.add("close_tag", pos, pos + 2)
+        again = self.text.find("<?php", pos + 2)
+        if again < 0:
+            return len(self.text)
+        self.add("open_tag", again, again + 5)
+        return again + 5
+
+    def op(self, pos: int) -> int:
+        m = _OPS.match(self.text, pos)
+        assert m is not None
+        c = m.group()
+        if c in _CLOSE:
+            self.add("op", pos, m.end())
+            self.stack.append((c, pos))
+            return m.end()
+        if c in ")]}":
+            if not self.stack or _CLOSE[self.stack[-1][0]] != c:
+                expected = f"'{_CLOSE[self.stack[-1][0]]}'" if self.stack else "a statement"
+                raise self.fail(pos, expected, c)
+            self.stack.pop()
+        return self.add("op", pos, m.end())
+
+
+def tokenize(text: str, path: str) -> list[Token]:
+    return Scanner(text, path).run()

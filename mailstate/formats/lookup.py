@@ -1,0 +1,129 @@
+"""Lossless editor for Postfix lookup-table sources (the text postmap reads).
+
+`key value` lines (key and value separated by whitespace), `#` comment lines, blank lines,
+and continuation lines that start with whitespace. postmap lowercases keys and keeps the
+first of duplicate keys, so keys compare case-insensitively and the first definition is
+the effective one. Raw lines are kept; edits replace only the lines of one entry.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mailstate.formats._text import (
+    WHITESPACE,
+    body,
+    decode,
+    encode,
+    insert_lines,
+    is_blank,
+    parse_error,
+    replace_lines,
+    split_lines,
+    starts_with_space,
+)
+
+_ENTRY = re.compile(r"(\S+)([ \t]+)(.*)")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One `key value` entry: lines [start, end) of the file (0-based)."""
+
+    key: str
+    value: str
+    start: int
+    end: int
+    separator: str
+
+
+def is_comment(line: str) -> bool:
+    return body(line).lstrip(WHITESPACE).startswith("#")
+
+
+def scan(lines: list[str], path: str) -> list[Entry]:
+    """Index the entries of a lookup-table source given as raw lines."""
+    entries: list[Entry] = []
+    i = 0
+    while i < len(lines):
+        if is_blank(lines[i]) or is_comment(lines[i]) or starts_with_space(lines[i]):
+            i += 1  # a stray continuation line: postmap warns and skips it
+            continue
+        logical, end, j = body(lines[i]), i + 1, i + 1
+        while j < len(lines) and (starts_with_space(lines[j]) or is_comment(lines[j])
+                                  or is_blank(lines[j])):
+            if not (is_comment(lines[j]) or is_blank(lines[j])):
+                logical += body(lines[j])
+                end = j + 1
+            j += 1
+        m = _ENTRY.fullmatch(logical)
+        if m is None or not m.group(3).strip(WHITESPACE):
+            key = logical.split()[0]
+            raise parse_error(path, i + 1, len(key) + 1, "whitespace and a value after the key",
+                              logical[len(key):])
+        entries.append(Entry(m.group(1), m.group(3).strip(WHITESPACE), i, end, m.group(2)))
+        i = end
+    return entries
+
+
+class LookupTable:
+    """A parsed lookup-table source. `render(parse(b)) == b`."""
+
+    def __init__(self, lines: list[str], path: str) -> None:
+        self._lines = lines
+        self.path = path
+        self._entries = scan(lines, path)
+
+    @classmethod
+    def parse(cls, data: bytes, path: str = "table") -> LookupTable:
+        return cls(split_lines(decode(data)), path)
+
+    @classmethod
+    def from_entries(cls, entries: dict[str, str], header: str = "") -> LookupTable:
+        """A whole file owned by a state: optional header text, then `key value` lines."""
+        text = header if not header or header.endswith("\n") else header + "\n"
+        text += "".join(f"{k} {v}\n" for k, v in entries.items())
+        return cls.parse(encode(text), "table")
+
+    def render(self) -> bytes:
+        return encode("".join(self._lines))
+
+    def _all(self, key: str) -> list[Entry]:
+        folded = key.lower()
+        return [e for e in self._entries if e.key.lower() == folded]
+
+    def get(self, key: str) -> str | None:
+        found = self._all(key)
+        return found[0].value if found else None
+
+    def entries(self) -> dict[str, str]:
+        """Effective entries, keys spelled as in their first definition."""
+        out: dict[str, str] = {}
+        seen: set[str] = set()
+        for e in self._entries:
+            if e.key.lower() not in seen:
+                seen.add(e.key.lower())
+                out[e.key] = e.value
+        return out
+
+    def set(self, key: str, value: str) -> None:
+        """Set the effective entry of `key` in place, or append `key value`."""
+        value = value.strip(WHITESPACE)
+        if not value or "\n" in value or "\r" in value or not key or any(
+                c in key for c in " \t\r\n"):
+            raise ValueError(f"lookup table entry {key!r}: needs a one-word key and a value")
+        found = self._all(key)
+        if not found:
+            sep = self._entries[-1].separator if self._entries else " "
+            insert_lines(self._lines, len(self._lines), [f"{key}{sep}{value}"])
+        elif found[0].value != value:
+            e = found[0]
+            replace_lines(self._lines, e.start, e.end, [f"{e.key}{e.separator}{value}"])
+        self._entries = scan(self._lines, self.path)
+
+    def remove(self, key: str) -> None:
+        """Remove every entry of `key` (any case) with its continuation lines."""
+        for e in reversed(self._all(key)):
+            del self._lines[e.start: e.end]
+        self._entries = scan(self._lines, self.path)

@@ -1,0 +1,143 @@
+"""Lossless editor for Roundcube's config.inc.php.
+
+Roundcube reads `$config['key'] = expr;` statements. We tokenize the PHP (see `_php`),
+find the span of every top-level assignment's expression, and replace exactly that span
+(or append / delete one statement), so everything else stays byte for byte.
+Python values become PHP literals with `php_literal`: lists and dicts use the short
+array syntax `[...]` (what Roundcube 1.6's own sample config uses).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from mailstate.formats._php import Token, tokenize
+from mailstate.formats._text import decode, encode
+
+PhpValue = str | int | bool | None | list[Any] | dict[Any, Any]
+_NO_VALUE = object()
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """`$config['key'] = expr;`: statement span [start, end) and expression span."""
+
+    key: str
+    start: int
+    end: int  # just after the `;`
+    expr_start: int
+    expr_end: int
+
+
+def php_literal(value: PhpValue) -> str:
+    """A Python value as a PHP literal: 'str', 42, true, null, [a, b], ['k' => v]."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, list):
+        return "[" + ", ".join(php_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "[" + ", ".join(f"{php_literal(k)} => {php_literal(v)}"
+                               for k, v in value.items()) + "]"
+    raise TypeError(f"no PHP literal for {type(value).__name__}")
+
+
+def statements(tokens: list[Token]) -> list[list[Token]]:
+    """Top-level statements: token runs ended by `;` (or a close tag) at depth 0."""
+    out: list[list[Token]] = []
+    current: list[Token] = []
+    for tok in tokens:
+        if tok.kind in ("open_tag", "close_tag"):
+            current = []
+            continue
+        current.append(tok)
+        if tok.depth == 0 and tok.text in (";", "}"):
+            out.append(current)
+            current = []
+    return out
+
+
+def assignment_of(stmt: list[Token]) -> Assignment | None:
+    texts = [t.text for t in stmt[:5]]
+    if len(stmt) < 7 or texts[0] != "$config" or texts[1] != "[" or texts[3] != "]":
+        return None
+    if stmt[2].kind != "str" or texts[4] != "=" or stmt[-1].text != ";":
+        return None
+    key = stmt[2].text[1:-1]
+    return Assignment(key, stmt[0].start, stmt[-1].end, stmt[5].start, stmt[-2].end)
+
+
+class PhpConfig:
+    """A parsed config.inc.php. `render(parse(b)) == b`."""
+
+    def __init__(self, text: str, path: str) -> None:
+        self._text, self.path = text, path
+        self._scan()
+
+    def _scan(self) -> None:
+        found = (assignment_of(s) for s in statements(tokenize(self._text, self.path)))
+        self._assignments = [a for a in found if a is not None]
+
+    @classmethod
+    def parse(cls, data: bytes, path: str = "config.inc.php") -> PhpConfig:
+        return cls(decode(data), path)
+
+    def render(self) -> bytes:
+        return encode(self._text)
+
+    def _last(self, key: str) -> Assignment | None:
+        found = [a for a in self._assignments if a.key == key]
+        return found[-1] if found else None
+
+    def keys(self) -> list[str]:
+        return list(dict.fromkeys(a.key for a in self._assignments))
+
+    def get_source(self, key: str) -> str | None:
+        a = self._last(key)
+        return self._text[a.expr_start:a.expr_end] if a else None
+
+    def set(self, key: str, value: PhpValue) -> None:
+        """Replace the expression of the last assignment of `key`, or append one."""
+        literal = php_literal(value)
+        a = self._last(key)
+        if a is not None:
+            if self._text[a.expr_start:a.expr_end] != literal:
+                self._splice(a.expr_start, a.expr_end, literal)
+            return
+        line = f"$config[{php_literal(key)}] = {literal};"
+        self._insert_statement(line)
+
+    def _insert_statement(self, line: str) -> None:
+        nl = "\r\n" if "\r\n" in self._text else "\n"
+        if self._assignments:
+            pos = self._text.find("\n", self._assignments[-1].end)
+            if pos < 0:
+                self._splice(len(self._text), len(self._text), nl + line)
+            else:
+                self._splice(pos + 1, pos + 1, line + nl)
+            return
+        close = self._text.rfind("?>")
+        at = close if close >= 0 and not self._text[close + 2:].strip() else len(self._text)
+        lead = "" if self._text[:at].endswith("\n") else nl
+        self._splice(at, at, lead + line + nl)
+
+    def remove(self, key: str) -> None:
+        """Delete every `$config['key'] = …;` statement (its whole line when alone)."""
+        for a in reversed([a for a in self._assignments if a.key == key]):
+            start, end = a.start, a.end
+            line_start = self._text.rfind("\n", 0, start) + 1
+            m = re.compile(r"[ \t]*\r?\n").match(self._text, end)
+            if not self._text[line_start:start].strip() and (m or end == len(self._text)):
+                start, end = line_start, m.end() if m else end
+            self._splice(start, end, "")
+
+    def _splice(self, start: int, end: int, text: str) -> None:
+        self._text = self._text[:start] + text + self._text[end:]
+        self._scan()
