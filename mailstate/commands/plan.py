@@ -1,13 +1,94 @@
-"""`mailstate plan` (placeholder until its issue lands)."""
+"""`mailstate plan`: fetch the live files of every host, show exactly what would change."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mailstate.commands._targets import Target, add_target_args
+
+if TYPE_CHECKING:
+    from mailstate.engine.plan import HostPlan
+    from mailstate.transport.ssh import SshOptions
+
+HELP = """\
+Reads every managed file of every host in one SSH round trip, computes the files the
+desired state asks for, and prints unified diffs of the real bytes (secrets masked) and
+the actions apply would run (postmap, reload or restart).
+
+exit codes: 0 no changes, 2 changes pending, 1 any host failed
+
+examples:
+  mailstate plan -i inventory/lab.yaml
+  mailstate plan -i inventory/lab.yaml --limit 'mx*,!mx3' --json
+  mailstate plan -i inventory/lab.yaml -o plan.json && mailstate apply plan.json
+"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    sub.add_parser("plan", help="(not yet available)")
+    p = sub.add_parser("plan", help="show what would change on each host (exit 2 = changes)",
+                       description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_target_args(p)
+    p.add_argument("-o", "--out", metavar="FILE",
+                   help="save the plan (sha256 digests, no file contents) for `apply FILE`")
+
+
+def plan_target(target: Target, options: SshOptions) -> HostPlan:
+    """Connect, plan, disconnect; every failure becomes the host's error."""
+    from mailstate.diagnostics import MailstateError
+    from mailstate.engine.plan import HostPlan, plan_host
+    from mailstate.transport.ssh import connect
+
+    if target.state is None:
+        return HostPlan(target.host.name, error=target.problems)
+    try:
+        conn = connect(target.host, options)
+    except MailstateError as exc:
+        return HostPlan(target.host.name, error=exc.diagnostics)
+    try:
+        return plan_host(target.host, target.state, conn)
+    finally:
+        conn.close()
+
+
+def plan_all(targets: list[Target], options: SshOptions, forks: int,
+             quiet: bool) -> list[HostPlan]:
+    from mailstate.engine.runner import run_hosts
+    from mailstate.progress import Progress
+
+    with Progress(len(targets), "plan", quiet=quiet) as progress:
+        outcome = run_hosts(
+            targets, lambda t: plan_target(t, options), name=lambda t: t.host.name,
+            failed=lambda p: bool(p.error), forks=forks,
+            on_start=lambda t: progress.started(t.host.name),
+            on_done=lambda t, p: progress.finished(
+                t.host.name, "failed" if p.error else ("changes" if p.changed else "ok"),
+                p.seconds))
+    return outcome.results
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("mailstate plan: not implemented yet")
+    from mailstate.commands._targets import load_targets, ssh_options, write_retry
+    from mailstate.console import emit_json
+    from mailstate.engine.plan import saved_plan
+    from mailstate.views import render_plan
+
+    _, targets = load_targets(args)
+    plans = plan_all(targets, ssh_options(args, targets), args.forks, quiet=args.json)
+    if args.out:
+        document = saved_plan(plans, str(Path(args.inventory).resolve()), args.limit)
+        Path(args.out).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    failed = [p.host for p in plans if p.error]
+    write_retry(failed, stream_note=not args.json)
+    changed = any(p.changed for p in plans)
+    code = 1 if failed else (2 if changed else 0)
+    if args.json:
+        emit_json({"ok": not failed, "changed": changed, "exit_code": code,
+                   "hosts": [p.to_json() for p in plans]})
+    else:
+        render_plan(plans)
+        if args.out:
+            print(f"plan saved to {args.out}: apply it with `mailstate apply {args.out}`")
+    return code

@@ -290,7 +290,8 @@ def _swap(name: str, state: MailState, conn: Connection, plan: HostPlan,
         result.status = "rolled-back"
         result.messages.append(_diag(name, "the change did not come up and was rolled back",
                                      failure, code="rolled-back",
-                                     fix=f"the files are as before; backup kept in {result.backup}"))
+                                     fix="the files are as before; backup kept in "
+                                         f"{result.backup}"))
     else:
         result.status = "failed"
         result.messages.append(_diag(name, "the swap step failed", failure or out.error_text(),

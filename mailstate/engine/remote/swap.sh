@@ -29,6 +29,7 @@ echo "$files" | while read -r path mode owner group; do
   fi
 done > "$bk/manifest" || { echo "FAIL backing up into $bk"; exit 2; }
 printf 'run=%s\ncreated=%s\n' "$run_id" "$stamp" > "$bk/info"
+printf '%s\n' "$actions" > "$bk/actions"
 sync
 
 # put SRC DEST MODE OWNER GROUP: atomic replace, never a half-written DEST

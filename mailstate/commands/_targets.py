@@ -1,0 +1,95 @@
+"""What plan, apply and rollback share: which hosts, with which state, over which SSH.
+
+Options are declared once here so every host-facing command reads the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mailstate.diagnostics import Diagnostic, MailstateError, error
+
+if TYPE_CHECKING:
+    from mailstate.inventory import HostSpec, Inventory
+    from mailstate.model import MailState
+    from mailstate.transport.ssh import SshOptions
+
+RETRY_FILE = "mailstate.retry"
+
+
+def add_target_args(parser: argparse.ArgumentParser, inventory_required: bool = True) -> None:
+    """-i/--limit/--forks/--json and the SSH switches."""
+    parser.add_argument("-i", "--inventory", metavar="FILE",
+                        default=os.environ.get("MAILSTATE_INVENTORY"),
+                        help="inventory (Ansible YAML); default $MAILSTATE_INVENTORY")
+    parser.add_argument("-l", "--limit", metavar="PATTERN",
+                        help="hosts/groups, globs, '!name' to exclude, '@FILE' for a retry file")
+    parser.add_argument("-f", "--forks", type=int, default=50, metavar="N",
+                        help="hosts worked on at once (default 50)")
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.add_argument("--accept-new", action="store_true",
+                        help="trust and record host keys not yet in known_hosts "
+                             "(a CHANGED key is always refused)")
+    parser.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
+                        help="seconds to wait for a host to answer (default 10)")
+    parser.add_argument("-K", "--ask-become-pass", action="store_true",
+                        help="ask once for the sudo password (hosts with ansible_become)")
+
+
+@dataclass
+class Target:
+    """One host with its merged desired state (or the error that prevented merging)."""
+
+    host: HostSpec
+    state: MailState | None
+    problems: list[Diagnostic]
+
+
+def load_targets(args: argparse.Namespace) -> tuple[Inventory, list[Target]]:
+    """Inventory -> selected hosts -> merged, validated state per host."""
+    from mailstate.inventory import load_inventory, resolve_state
+
+    if not args.inventory:
+        raise error("no inventory given", fix="pass -i inventory/lab.yaml (or set "
+                    "MAILSTATE_INVENTORY); `mailstate lab up` writes one for the local lab")
+    if not Path(args.inventory).is_file():
+        raise error(f"inventory not found: {args.inventory}", file=args.inventory)
+    inventory = load_inventory(args.inventory)
+    targets = []
+    for host in inventory.select(args.limit):
+        try:
+            targets.append(Target(host, resolve_state(host, inventory).state, []))
+        except MailstateError as exc:
+            targets.append(Target(host, None, exc.diagnostics))
+    if not targets:
+        raise error("no host matched", fix="check --limit against the inventory")
+    return inventory, targets
+
+
+def ssh_options(args: argparse.Namespace, targets: list[Target]) -> SshOptions:
+    from mailstate.transport.ssh import SshOptions
+
+    password = None
+    if args.ask_become_pass and any(t.host.become for t in targets):
+        password = getpass.getpass("BECOME password: ")
+    return SshOptions(accept_new=args.accept_new, connect_timeout=args.connect_timeout,
+                      become_password=password)
+
+
+def write_retry(failed: list[str], stream_note: bool = True) -> str | None:
+    """Failed hosts go to a retry file so `--limit @mailstate.retry` reruns only them."""
+    path = Path(RETRY_FILE)
+    if not failed:
+        if path.exists():
+            path.unlink()
+        return None
+    path.write_text("".join(f"{name}\n" for name in failed))
+    if stream_note:
+        sys.stderr.write(f"failed hosts written to {path} (rerun: --limit @{path})\n")
+    return str(path)

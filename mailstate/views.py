@@ -1,0 +1,106 @@
+"""Human views of plans and apply results (JSON views are the objects' `to_json`).
+
+Colour only on a terminal; piped output stays plain text, one line per fact, so it can be
+grepped and diffed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from mailstate.engine.apply import HostResult
+    from mailstate.engine.plan import HostPlan
+
+RESET, BOLD, RED, GREEN, CYAN, YELLOW = "\x1b[0m", "\x1b[1m", "\x1b[31m", "\x1b[32m", "\x1b[36m", \
+    "\x1b[33m"
+
+
+class Painter:
+    """ANSI colours when the stream is a terminal, nothing otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.on = bool(getattr(stream, "isatty", lambda: False)())
+
+    def __call__(self, text: str, *codes: str) -> str:
+        return "".join(codes) + text + RESET if self.on and codes else text
+
+    def diff_line(self, line: str) -> str:
+        if line.startswith(("+++", "---")):
+            return self(line, BOLD)
+        if line.startswith("@@"):
+            return self(line, CYAN)
+        if line.startswith("+"):
+            return self(line, GREEN)
+        if line.startswith("-"):
+            return self(line, RED)
+        return line
+
+
+def render_plan(plans: Sequence[HostPlan], stream: TextIO | None = None) -> None:
+    """Every host: its diffs, its actions, a summary line; then the run's summary."""
+    out = stream or sys.stdout
+    paint = Painter(out)
+    for plan in plans:
+        out.write(paint(f"== {plan.host}", BOLD) + "\n")
+        for diag in plan.error:
+            out.write(paint("  error: ", RED) + diag.format().replace("\n", "\n  ") + "\n")
+        for diag in plan.warnings:
+            out.write(paint("  warning: ", YELLOW) + diag.format().replace("\n", "\n  ") + "\n")
+        for change in plan.changes:
+            for line in change.diff.splitlines():
+                out.write(paint.diff_line(line) + "\n")
+        for action in plan.actions:
+            out.write(paint(f"  action: {action.describe()}", CYAN) + "\n")
+        out.write(f"  {host_summary(plan)}\n")
+    changed = sum(1 for p in plans if p.changed and not p.error)
+    failed = sum(1 for p in plans if p.error)
+    out.write(paint(f"plan: {len(plans)} hosts, {changed} to change, "
+                    f"{len(plans) - changed - failed} unchanged, {failed} failed", BOLD) + "\n")
+
+
+def host_summary(plan: HostPlan) -> str:
+    if plan.error:
+        return "failed"
+    if not plan.changed:
+        return f"no changes ({plan.seconds:.2f}s)"
+    files = ", ".join(c.path for c in plan.changes) or "no files"
+    return f"{len(plan.changes)} file(s) to change: {files} ({plan.seconds:.2f}s)"
+
+
+def render_apply(results: Sequence[HostResult], stream: TextIO | None = None) -> None:
+    """One block per host with its messages, then a summary table."""
+    out = stream or sys.stdout
+    paint = Painter(out)
+    colours = {"applied": GREEN, "unchanged": "", "failed": RED, "rolled-back": RED,
+               "refused": YELLOW}
+    for result in results:
+        head = f"== {result.host}: {result.status}"
+        out.write(paint(head, BOLD, colours.get(result.status, "")) + "\n")
+        for path in result.written:
+            out.write(f"  wrote {path}\n")
+        if result.plan:
+            for action in result.plan.actions if result.status == "applied" else []:
+                out.write(f"  ran {action.describe()}\n")
+        if result.backup:
+            out.write(f"  backup: {result.backup}\n")
+        for diag in result.messages:
+            out.write("  " + diag.format().replace("\n", "\n  ") + "\n")
+    out.write(summary_table(results))
+
+
+def summary_table(results: Sequence[HostResult]) -> str:
+    """host | result | changed files | actions | seconds, as aligned plain text."""
+    rows = [("host", "result", "files", "actions", "seconds")]
+    for r in results:
+        files = str(len(r.plan.changes)) if r.plan else "-"
+        actions = ", ".join(a.describe() for a in r.plan.actions) if r.plan else ""
+        rows.append((r.host, r.status, files, actions or "-", f"{r.seconds:.2f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+             for row in rows]
+    ok = sum(1 for r in results if r.ok)
+    lines.append(f"apply: {len(results)} hosts, {ok} converged, {len(results) - ok} failed")
+    return "\n".join(lines) + "\n"
