@@ -79,7 +79,8 @@ def _load_key(path: str) -> paramiko.PKey:
                 _KEY_CACHE[path] = paramiko.PKey.from_path(path)
             except (OSError, paramiko.SSHException) as exc:
                 raise error(f"cannot load SSH key {path}: {exc}", file=path,
-                            fix="check the path (ansible_ssh_private_key_file) and permissions") from exc
+                            fix="check ansible_ssh_private_key_file and the file's "
+                                "permissions") from exc
         return _KEY_CACHE[path]
 
 
@@ -123,7 +124,8 @@ class _StrictPolicy(paramiko.MissingHostKeyPolicy):
 
 def _changed_key_error(ep: Endpoint, exc: paramiko.BadHostKeyException) -> MailstateError:
     return error(
-        f"HOST KEY CHANGED for {ep.name} ({ep.hostname}): refusing to connect", code="hostkey-changed",
+        f"HOST KEY CHANGED for {ep.name} ({ep.hostname}): refusing to connect",
+        code="hostkey-changed",
         detail=f"expected {exc.expected_key.get_name()} {exc.expected_key.fingerprint}, "
                f"got {exc.key.get_name()} {exc.key.fingerprint}. Someone may be intercepting "
                f"the connection, or the host was reinstalled.",
@@ -175,7 +177,8 @@ def _connect_client(ep: Endpoint, options: SshOptions,
     except paramiko.AuthenticationException as exc:
         raise error(f"authentication failed for {ep.user}@{ep.hostname} ({ep.name})",
                     code="auth", detail=str(exc),
-                    fix="check ansible_user and ansible_ssh_private_key_file, or the agent") from exc
+                    fix="check ansible_user and ansible_ssh_private_key_file, or the "
+                        "agent") from exc
     except (paramiko.SSHException, OSError) as exc:
         raise error(f"SSH to {ep.name} ({ep.hostname}:{ep.port}) failed: {exc}",
                     code="unreachable") from exc
