@@ -44,12 +44,13 @@ def is_comment(line: str) -> bool:
 def split_definition(text: str, path: str, number: int) -> tuple[str, str, str]:
     """`name = value` -> (name, separator, value) of one head line."""
     eq = text.find("=")
-    name = text[:eq].rstrip(WHITESPACE) if eq >= 0 else ""
-    if eq < 0 or not name or any(c in WHITESPACE for c in name):
-        column = len(name) + 1 if eq < 0 else 1
-        found = text[len(name):] if eq < 0 else text
-        expected = "'=' after parameter name" if eq < 0 else "parameter name before '='"
-        raise parse_error(path, number, column, expected, found)
+    if eq < 0:
+        word = text.split()[0]
+        raise parse_error(path, number, len(word) + 1, "'=' after parameter name",
+                          text[len(word):])
+    name = text[:eq].rstrip(WHITESPACE)
+    if not name or any(c in WHITESPACE for c in name):
+        raise parse_error(path, number, 1, "one parameter name before '='", text)
     rest = text[eq + 1:]
     value = rest.strip(WHITESPACE)
     separator = text[len(name): eq + 1] + rest[: len(rest) - len(rest.lstrip(WHITESPACE))]
