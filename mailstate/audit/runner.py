@@ -20,11 +20,11 @@ from mailstate.diagnostics import Diagnostic, MailstateError
 from mailstate.expectations import (
     ListenerExpectation,
     check_listeners,
-    is_loopback,
     parse_ss,
 )
 
 SS_COMMAND = "ss -ltnH"
+LOCALHOST_TARGETS = ("127.0.0.1", "::1", "localhost")  # where a localhost-only port answers
 DIALOGUE_STEPS = 10  # socket operations a dialogue may need, each bounded by the timeout
 
 
@@ -37,6 +37,7 @@ class Target:
     expectations: tuple[ListenerExpectation, ...] = ()
     state_known: bool = False
     listeners: Callable[[], str] | None = field(default=None, compare=False)
+    problems: tuple[Diagnostic, ...] = ()  # e.g. the state did not validate
 
 
 def ports_of(target: Target) -> dict[int, str]:
@@ -73,12 +74,12 @@ def _implicit(target: Target, port: int) -> bool | None:
 
 def _report(target: Target, probes: dict[tuple[str, int], Future[PortObservation]],
             ss_job: Future[str] | None, options: ProbeOptions, limit: float) -> HostReport:
-    host_findings: list[Diagnostic] = []
+    host_findings: list[Diagnostic] = list(target.problems)
     ss_output = _ss_result(target, ss_job, limit, host_findings)
     local = _local_addresses(ss_output)
     ss_findings = check_listeners(list(target.expectations), ss_output) \
         if ss_output is not None else []
-    loopback_target = is_loopback(target.address)
+    loopback_target = target.address in LOCALHOST_TARGETS
     reports = []
     for port, service in ports_of(target).items():
         future = probes[(target.name, port)]
