@@ -87,9 +87,13 @@ def unquote(text: str) -> str:
     return text
 
 
-def quote_value(value: str) -> str:
-    """Render a value, quoted only when Dovecot would otherwise read it differently."""
+def quote_value(value: str, top_level: bool = False) -> str:
+    """Render a value, quoted only when Dovecot would otherwise read it differently.
+
+    Unquoted top-level values expand `$name`, so there a `$` needs quotes too.
+    """
     plain = value.strip(WHITESPACE) == value and comment_start(value) == len(value)
+    plain = plain and not (top_level and "$" in value)
     if plain and not value.startswith(("\"", "'")) and not value.endswith("\\"):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -274,7 +278,7 @@ class DovecotConfig:
         if defs:
             if self.get(path) != value:
                 s = defs[-1]
-                text = s.item.prefix + quote_value(value) + s.item.suffix
+                text = s.item.prefix + quote_value(value, len(path) == 1) + s.item.suffix
                 replace_lines(self._lines[s.file], s.item.start, s.item.end, [text])
                 self._reparse(s.file)
             return
@@ -312,7 +316,7 @@ class DovecotConfig:
 def nested_lines(path: Path, value: str, indent: str, unit: str) -> list[str]:
     """Lines for `a { b { key = value } }` opened at `indent`, one `unit` per level."""
     if len(path) == 1:
-        return [f"{indent}{path[0]} = {quote_value(value)}"]
+        return [f"{indent}{path[0]} = {quote_value(value, not indent)}"]
     inner = nested_lines(path[1:], value, indent + unit, unit)
     return [f"{indent}{section_head(path[0])} {{", *inner, f"{indent}}}"]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from mailstate.diagnostics import ParseError
@@ -134,8 +132,8 @@ def test_stock_like_config_is_tokenized() -> None:
         '<<<EOT\nWelcome; use your "mail" password ] here.\nEOT')
     assert doc.get_source("escaped") == "'it\\'s \\\\ a ; test'"
     assert doc.get_source("enable_spellcheck") == "false"
-    assert "include" not in doc.keys()
-    assert json.loads('"x"') == "x"
+    keys = doc.keys()
+    assert "include" not in keys and keys[0] == "imap_host"
 
 
 @pytest.mark.parametrize(("text", "line", "column"), [

@@ -42,11 +42,13 @@ def main_cf(draw: st.DrawFn) -> bytes:
 def test_main_cf_round_trip_set_get_idempotent_local(data: bytes, key: str, value: str) -> None:
     doc = MainCf.parse(data)
     assert doc.render() == data
-    others = {k: doc.get(k) for k in doc.keys() if k != key}
+    keys = doc.keys()
+    others = {k: doc.get(k) for k in keys if k != key}
     doc.set(key, value)
     once = doc.render()
     assert doc.get(key) == value.strip()
-    assert {k: doc.get(k) for k in doc.keys() if k != key} == others
+    keys = doc.keys()
+    assert {k: doc.get(k) for k in keys if k != key} == others
     doc.set(key, value)
     assert doc.render() == once
     assert MainCf.parse(once).render() == once

@@ -48,4 +48,5 @@ def test_roundcube_config_round_trips() -> None:
     data = (DATA / "config.inc.php").read_bytes()
     doc = PhpConfig.parse(data)
     assert doc.render() == data
-    assert "imap_conn_options" in doc.keys()
+    keys = doc.keys()
+    assert "imap_conn_options" in keys
