@@ -1,0 +1,362 @@
+"""`Lab`: real mail hosts (sshd + Postfix + Dovecot) in namespaces on this machine.
+
+Every feature that touches a server is tested against real daemons reading real
+Debian files, not mocks; this is what starts them. One host = a network namespace on
+the instance's bridge + a private mount/PID/UTS namespace running `host.sh init` as
+PID 1 (so killing it takes the whole host down), with per-host copies of the
+directories the engine manages bind-mounted over the machine's. All state of instance
+K lives in /var/tmp/mailstate-lab/K/ and every kernel object is named from K, so
+instances run side by side and `down` removes exactly its own.
+
+Paths the engine may dirty on a host and that `reset` wipes: /var/lib/mailstate (lock),
+/var/backups/mailstate (backups), /run/mailstate, /run/lock/mailstate, /tmp/mailstate*.
+/var/lib is a per-host overlay, /var/backups, /tmp and /run are per host too.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from mailstate.diagnostics import error
+from mailstate.lab import build, network, preflight, restore
+
+STATE_ROOT = Path("/var/tmp/mailstate-lab")
+HOST_SCRIPT = Path(__file__).with_name("host.sh")
+START_TIMEOUT = 30.0
+MOUNTPOINTS = ("/etc/roundcube",)  # bind-mount targets a machine without Roundcube lacks
+CLEAN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+             "HOME": "/root", "LANG": "C.UTF-8", "TERM": "dumb"}
+
+
+@dataclass(frozen=True)
+class LabHost:
+    """One lab host as the tests and the inventory see it."""
+
+    name: str
+    number: int
+    address: str
+    namespace: str
+    directory: Path
+    mail: bool = True
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "host.log"
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    """What runs on a host right now."""
+
+    name: str
+    address: str
+    running: bool
+    mail: bool = True
+    sshd: bool = False
+    postfix: bool = False
+    dovecot: bool = False
+    ports: list[int] = field(default_factory=list)
+    listeners: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "address": self.address, "running": self.running,
+                "mail": self.mail, "sshd": self.sshd, "postfix": self.postfix,
+                "dovecot": self.dovecot, "ports": self.ports, "listeners": self.listeners}
+
+
+def parse_status(name: str, address: str, mail: bool, text: str) -> HostStatus:
+    """Parse `host.sh status` output."""
+    flags: dict[str, bool] = {}
+    listeners: list[str] = []
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "listen":
+            listeners.append(value)
+        elif key in ("sshd", "postfix", "dovecot"):
+            flags[key] = value == "1"
+    ports = sorted({int(lst.rsplit(":", 1)[1]) for lst in listeners if ":" in lst})
+    return HostStatus(name, address, True, mail, flags.get("sshd", False),
+                      flags.get("postfix", False), flags.get("dovecot", False), ports,
+                      sorted(set(listeners)))
+
+
+def repo_inventory() -> Path | None:
+    """`<repo>/inventory/lab.yaml` when running from a source checkout."""
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "pyproject.toml").exists() and (repo / "mailstate").is_dir():
+        return repo / "inventory" / "lab.yaml"
+    return None
+
+
+class Lab:
+    """Instance K of the lab: bridge msbr{K}, 10.231.K.0/24, hosts h1..hN."""
+
+    def __init__(self, instance: int = 0) -> None:
+        network.subnet_prefix(instance)  # validates
+        self.instance = instance
+        self.state_dir = STATE_ROOT / str(instance)
+        self.key_path = self.state_dir / "client_ed25519"
+        self.known_hosts_path = self.state_dir / "known_hosts"
+        inventory = repo_inventory() if instance == 0 else None
+        self.inventory_path = inventory or self.state_dir / "inventory.yaml"
+        self.ca_path = self.state_dir / "ca" / "ca.pem"
+
+    # -- naming ---------------------------------------------------------------------
+    def host(self, name_or_number: str | int) -> LabHost:
+        number = (name_or_number if isinstance(name_or_number, int)
+                  else self._number(name_or_number))
+        directory = self.state_dir / f"h{number}"
+        mail = (directory / "mail").read_text().strip() != "0" \
+            if (directory / "mail").exists() else True
+        return LabHost(f"h{number}", number, network.host_address(self.instance, number),
+                       network.netns_name(self.instance, number), directory, mail)
+
+    def _number(self, name: str) -> int:
+        if not (name.startswith("h") and name[1:].isdigit()):
+            raise error(f"no lab host named {name!r}", fix="lab hosts are named h1, h2, ...")
+        return int(name[1:])
+
+    def hosts(self) -> list[LabHost]:
+        """Hosts of this instance that are running, in order."""
+        numbers = sorted(int(p.name[1:]) for p in self.state_dir.glob("h*")
+                         if p.name[1:].isdigit() and (p / "pid").exists())
+        return [h for h in map(self.host, numbers) if self._init_pid(h) is not None]
+
+    # -- processes ------------------------------------------------------------------
+    def _init_pid(self, host: LabHost) -> int | None:
+        """Machine PID of the host's PID 1 (the child of `unshare`), or None if down."""
+        try:
+            outer = int((host.directory / "pid").read_text())
+            children = Path(f"/proc/{outer}/task/{outer}/children").read_text().split()
+            cmdline = Path(f"/proc/{outer}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        if b"unshare" not in cmdline or not children:
+            return None
+        pid = int(children[0])
+        try:
+            if os.readlink(f"/proc/{pid}/ns/net") != self._netns_id(host):
+                return None
+        except OSError:
+            return None
+        return pid
+
+    @staticmethod
+    def _netns_id(host: LabHost) -> str:
+        return f"net:[{os.stat(network.NETNS_DIR / host.namespace).st_ino}]"
+
+    def _require_pid(self, name: str) -> tuple[LabHost, int]:
+        host = self.host(name)
+        pid = self._init_pid(host)
+        if pid is None:
+            raise error(f"lab host {host.name} (instance {self.instance}) is not running",
+                        fix=f"mailstate lab up {host.number}", file=str(host.log_path))
+        return host, pid
+
+    def run(self, name: str, cmd: str, *, input: str | None = None,
+            timeout: float | None = 60, check: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run a shell command inside the host's namespaces (as its root)."""
+        _, pid = self._require_pid(name)
+        return subprocess.run(
+            ["nsenter", "-t", str(pid), "-m", "-u", "-n", "-p", "--", "/bin/sh", "-c", cmd],
+            input=input, stdin=subprocess.DEVNULL if input is None else None,
+            capture_output=True, text=True, timeout=timeout, check=check,
+            env=CLEAN_ENV, cwd="/")
+
+    # -- lifecycle ------------------------------------------------------------------
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One lab operation per instance at a time (concurrent pytest runs, CLI)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def up(self, count: int = 3, mail: bool = True) -> list[LabHost]:
+        """Ensure h1..h{count} run (idempotent: running hosts are kept as they are)."""
+        preflight.check()
+        if not 1 <= count <= 240:
+            raise error(f"lab size must be 1..240 hosts, not {count}")
+        with self._locked():
+            for mountpoint in MOUNTPOINTS:
+                Path(mountpoint).mkdir(exist_ok=True)
+            keys = build.ensure_instance_keys(self.state_dir, self.instance)
+            network.ensure_bridge(self.instance)
+            wanted = [self.host(n) for n in range(1, count + 1)]
+            running = {h.name for h in wanted if self._init_pid(h) is not None}
+            fresh = [h for h in wanted if h.name not in running]
+            for h in fresh:
+                network.remove_host(self.instance, h.number)
+            with ThreadPoolExecutor(max_workers=min(16, len(fresh) or 1)) as pool:
+                keylines = dict(zip([h.name for h in fresh], pool.map(
+                    lambda h: build.build_host(h.directory, h.name, h.address, keys), fresh),
+                    strict=True))
+            network.add_hosts(self.instance, [h.number for h in fresh])
+            for h in fresh:
+                (h.directory / "mail").write_text("1\n" if mail else "0\n")
+                self._spawn(h, mail)
+            self._wait_ready(fresh, mail)
+            if mail:
+                self._reset_hosts([self.host(h.name) for h in wanted if h.name in running],
+                                  restore_files=False, mail=True)
+            self._write_known_hosts(keylines)
+            self._write_inventory()
+            return [self.host(h.number) for h in wanted]
+
+    def _spawn(self, host: LabHost, mail: bool) -> None:
+        log = open(host.log_path, "ab")  # noqa: SIM115 - handed to the child
+        (host.directory / "state").unlink(missing_ok=True)
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", host.namespace,
+             "unshare", "--mount", "--pid", "--fork", "--uts", "--mount-proc",
+             "--propagation", "private", "--kill-child",
+             "/bin/bash", str(HOST_SCRIPT), "init", str(host.directory), host.name,
+             host.address, "1" if mail else "0"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, env=CLEAN_ENV, cwd="/")
+        log.close()
+        (host.directory / "pid").write_text(f"{proc.pid}\n")
+
+    def _wait_ready(self, hosts: list[LabHost], mail: bool) -> None:
+        pending = {h.name: h for h in hosts}
+        failed: list[LabHost] = []
+        deadline = time.monotonic() + START_TIMEOUT
+        while pending and time.monotonic() < deadline:
+            for name, h in list(pending.items()):
+                state = (h.directory / "state").read_text().strip() \
+                    if (h.directory / "state").exists() else ""
+                if state == "ready":
+                    del pending[name]
+                elif state == "failed" or not self._outer_alive(h):
+                    failed.append(pending.pop(name))
+            time.sleep(0.02)
+        failed += pending.values()
+        if failed:
+            raise error(
+                f"lab host{'s' if len(failed) > 1 else ''} "
+                f"{', '.join(h.name for h in failed)} did not start",
+                file=str(failed[0].log_path),
+                detail="\n".join(f"{h.name}: see {h.log_path}" for h in failed),
+                fix="read the log; `mailstate lab down` then `up` starts from scratch")
+
+    @staticmethod
+    def _outer_alive(host: LabHost) -> bool:
+        try:
+            pid = int((host.directory / "pid").read_text())
+        except (OSError, ValueError):
+            return False
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return False
+        except ChildProcessError:
+            pass
+        return Path(f"/proc/{pid}").exists()
+
+    def _write_known_hosts(self, new: dict[str, str]) -> None:
+        lines: dict[str, str] = {}
+        if self.known_hosts_path.exists():
+            for line in self.known_hosts_path.read_text().splitlines(keepends=True):
+                names = line.split(" ", 1)[0].split(",")
+                if len(names) == 3:
+                    lines[names[2]] = line
+        lines.update(new)
+        alive = {h.name for h in self.hosts()}
+        text = "".join(lines[n] for n in sorted(lines, key=lambda n: int(n[1:])) if n in alive)
+        self.known_hosts_path.write_text(text)
+
+    def inventory(self) -> dict[str, object]:
+        """The Ansible-style inventory of the running hosts."""
+        hosts = {
+            h.name: {"ansible_host": h.address, "ansible_port": 22, "ansible_user": "root",
+                     "ansible_ssh_private_key_file": str(self.key_path),
+                     "mailstate_known_hosts_file": str(self.known_hosts_path)}
+            for h in self.hosts()}
+        return {"all": {"hosts": hosts, "vars": {"mailstate_states": ["hardened"]}}}
+
+    def _write_inventory(self) -> None:
+        head = (f"# mailstate lab instance {self.instance}: written by `mailstate lab up`;"
+                " hosts run in network namespaces on this machine.\n")
+        text = head + yaml.safe_dump(self.inventory(), sort_keys=False)
+        self.inventory_path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.inventory_path.exists() or self.inventory_path.read_text() != text:
+            self.inventory_path.write_text(text)
+
+    def status(self) -> list[HostStatus]:
+        """Per host: address, whether sshd/postfix/dovecot run, listening ports."""
+        numbers = sorted(int(p.name[1:]) for p in self.state_dir.glob("h*")
+                         if p.name[1:].isdigit() and (p / "pid").exists())
+        hosts = [self.host(n) for n in numbers]
+        with ThreadPoolExecutor(max_workers=min(16, len(hosts) or 1)) as pool:
+            return list(pool.map(self._status_one, hosts))
+
+    def _status_one(self, host: LabHost) -> HostStatus:
+        if self._init_pid(host) is None:
+            return HostStatus(host.name, host.address, False, host.mail)
+        proc = self.run(host.name, f"/bin/bash {HOST_SCRIPT} status")
+        return parse_status(host.name, host.address, host.mail, proc.stdout)
+
+    def reset(self, names: list[str] | None = None) -> list[HostStatus]:
+        """Stock files back, engine leftovers removed, changed or stopped services restarted."""
+        with self._locked():
+            hosts = [self.host(n) for n in names] if names else self.hosts()
+            for h in hosts:
+                self._require_pid(h.name)
+            return self._reset_hosts(hosts, restore_files=True, mail=None)
+
+    def _reset_hosts(self, hosts: list[LabHost], *, restore_files: bool,
+                     mail: bool | None) -> list[HostStatus]:
+        def one(h: LabHost) -> HostStatus:
+            services: list[str] = []
+            if restore_files:
+                services = restore.services_to_restart(restore.restore_host(h.directory))
+            want_mail = h.mail if mail is None else (mail or h.mail)
+            if want_mail and not h.mail:
+                (h.directory / "mail").write_text("1\n")
+            script = f"/bin/bash {HOST_SCRIPT} reset {1 if want_mail else 0} {' '.join(services)}"
+            proc = self.run(h.name, script)
+            if proc.returncode != 0:
+                raise error(f"lab host {h.name} did not come back after reset: "
+                            f"{proc.stderr.strip()}", file=str(h.log_path))
+            return parse_status(h.name, h.address, want_mail, proc.stdout)
+
+        with ThreadPoolExecutor(max_workers=min(16, len(hosts) or 1)) as pool:
+            return list(pool.map(one, hosts))
+
+    def down(self) -> None:
+        """Stop every host of this instance; remove namespaces, veths, bridge, host trees."""
+        with self._locked():
+            for h in (self.host(int(p.name[1:])) for p in self.state_dir.glob("h*")
+                      if p.name[1:].isdigit()):
+                pids = [p for p in (self._init_pid_safe(h), self._outer_pid(h)) if p]
+                network.kill_and_wait(pids)
+            network.remove_instance(self.instance)
+            for p in self.state_dir.glob("h*"):
+                if p.name[1:].isdigit():
+                    subprocess.run(["rm", "-rf", "--one-file-system", str(p)], check=False)
+            self.known_hosts_path.unlink(missing_ok=True)
+            if self.inventory_path.parent == self.state_dir:
+                self.inventory_path.unlink(missing_ok=True)
+
+    def _init_pid_safe(self, host: LabHost) -> int | None:
+        try:
+            return self._init_pid(host)
+        except OSError:
+            return None
+
+    @staticmethod
+    def _outer_pid(host: LabHost) -> int | None:
+        try:
+            pid = int((host.directory / "pid").read_text())
+            return pid if b"unshare" in Path(f"/proc/{pid}/cmdline").read_bytes() else None
+        except (OSError, ValueError):
+            return None

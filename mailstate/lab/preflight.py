@@ -1,0 +1,78 @@
+"""Check, before touching anything, that this machine can run lab hosts.
+
+The lab needs root (network namespaces, mounts) and the Debian packages whose daemons
+it runs. Failing late (half a bridge created, a host that dies with an obscure log)
+costs more than one clear message with the exact command that fixes it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mailstate.diagnostics import MailstateError, error
+
+# Binary that must exist -> Debian package that ships it.
+REQUIRED: dict[str, str] = {
+    "/usr/sbin/sshd": "openssh-server",
+    "/usr/bin/ssh-keygen": "openssh-client",
+    "/usr/sbin/postfix": "postfix",
+    "/usr/sbin/dovecot": "dovecot-core",
+    "/usr/lib/dovecot/imap": "dovecot-imapd",
+    "/usr/lib/dovecot/pop3": "dovecot-pop3d",
+    "/usr/bin/php": "php-cli",
+    "/usr/bin/openssl": "openssl",
+    "/usr/bin/unshare": "util-linux",
+    "/usr/bin/nsenter": "util-linux",
+    "/usr/bin/ss": "iproute2",
+    "/usr/bin/pgrep": "procps",
+}
+IP_BINARIES = ("/usr/sbin/ip", "/usr/bin/ip", "/sbin/ip", "/bin/ip")
+TEST_ONLY: dict[str, str] = {"/usr/bin/nmap": "nmap"}
+
+APT_PREFIX = (
+    "echo 'postfix postfix/main_mailer_type select Internet Site' | debconf-set-selections"
+    " && DEBIAN_FRONTEND=noninteractive apt-get install -y"
+)
+
+
+def apt_command(packages: list[str]) -> str:
+    """The exact command that installs `packages` without questions."""
+    return f"{APT_PREFIX} {' '.join(sorted(set(packages)))}"
+
+
+def missing_packages(extra: dict[str, str] | None = None) -> list[str]:
+    """Debian packages whose binaries are absent (sorted, unique)."""
+    wanted = dict(REQUIRED, **(extra or {}))
+    missing = {pkg for path, pkg in wanted.items() if not os.access(path, os.X_OK)}
+    if not any(Path(p).exists() for p in IP_BINARIES):
+        missing.add("iproute2")
+    return sorted(missing)
+
+
+def check(extra: dict[str, str] | None = None) -> None:
+    """Raise one MailstateError if not root or a package is missing."""
+    problems: list[str] = []
+    fixes: list[str] = []
+    if os.geteuid() != 0:
+        problems.append("the lab needs root (network namespaces, bind mounts)")
+        fixes.append("run it as root, e.g. `sudo .venv/bin/mailstate lab up`")
+    missing = missing_packages(extra)
+    if missing:
+        problems.append(f"missing Debian packages: {', '.join(missing)}")
+        fixes.append(apt_command(missing))
+    if problems:
+        raise error(
+            "mailstate lab cannot start: " + "; ".join(problems),
+            fix="\n".join([*fixes, "(or `./run setup`, which installs everything as root)"]),
+            code="lab-preflight",
+        )
+
+
+def check_message(extra: dict[str, str] | None = None) -> str | None:
+    """The preflight failure as text (for pytest), or None when all is fine."""
+    try:
+        check(extra)
+    except MailstateError as exc:
+        return str(exc)
+    return None
