@@ -201,22 +201,23 @@ class MasterCf:
                 return e
         return None
 
-    def get(self, name: str, type_: str) -> MasterService | None:
-        e = self._entry(name, type_)
+    def get(self, name: str, type: str) -> MasterService | None:
+        e = self._entry(name, type)
         return e.service() if e else None
 
     def services(self) -> list[MasterService]:
         return [e.service() for e in self._entries]
 
-    def remove(self, name: str, type_: str) -> None:
-        e = self._entry(name, type_)
+    def remove(self, name: str, type: str) -> None:
+        e = self._entry(name, type)
         if e is not None:
             del self._lines[e.start: e.end]
             self._rescan()
 
-    def ensure(self, name: str, type_: str, fields: dict[str, str],
+    def ensure(self, name: str, type: str, fields: dict[str, str],
                options: dict[str, str | None]) -> None:
         """Make the entry name/type have these fields and options (see docs/contracts.md)."""
+        type_ = type
         unknown = set(fields) - set(FIELDS)
         if unknown:
             raise ValueError(f"unknown master.cf fields: {sorted(unknown)}")
