@@ -18,6 +18,7 @@ from mailstate.expectations import ListenerExpectation
 EXPIRY_WARNING_DAYS = 14
 OLD_PROTOCOLS = {"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"}
 IMPLICIT_SERVICES = {"submissions", "smtps", "imaps", "pop3s"}
+CLEARTEXT_MAILBOX = {"imap", "pop3"}
 SMTP_SERVICES = {"smtp", "submission", "submissions", "smtps"}
 REFERENCE = "MAIL-FACTS.md; RFC 8314 (implicit TLS), RFC 3207 (STARTTLS)"
 
@@ -125,6 +126,14 @@ def hygiene_findings(obs: PortObservation, cafile: str | None) -> list[Diagnosti
 
 
 def _login_findings(obs: PortObservation) -> list[Diagnostic]:
+    if obs.login_before_tls is False and obs.service in CLEARTEXT_MAILBOX:
+        return [_finding("warning", "cleartext-port", obs,
+                         f"{obs.port} ({obs.service}) starts in cleartext, TLS optional "
+                         "(logins refused before STARTTLS)",
+                         detail="a misconfigured client may still send its password "
+                                "before the server refuses it",
+                         fix=f"close it (inet_listener {obs.service} {{ port = 0 }}) and "
+                             "use implicit TLS on 993/995", reference="RFC 8314 section 3")]
     if not obs.login_before_tls:
         return []
     mechanisms = " ".join(obs.auth_before_tls)

@@ -102,7 +102,8 @@ def test_imap_plaintext_login_and_logindisabled(fake_server: Callable) -> None:
     obs = probe_port("127.0.0.1", safe.port, "imap", OPTS)
     assert "LOGINDISABLED" in obs.capabilities and obs.starttls
     assert obs.login_before_tls is False and obs.tls_required and obs.auth_after_tls
-    assert codes(obs) == []
+    [finding] = hygiene_findings(obs, None)  # LOGINDISABLED, but still a cleartext port
+    assert (finding.code, finding.severity) == ("cleartext-port", "warning")
 
 
 def test_pop3_user_before_stls(fake_server: Callable) -> None:

@@ -1,0 +1,220 @@
+"""`mailstate audit` against real lab hosts (Postfix + Dovecot), compared with nmap.
+
+Stock Debian: 110/143 open (cleartext, TLS optional: Dovecot 2.3 answers LOGINDISABLED
+before STARTTLS, so the finding is "cleartext port", not "plaintext login accepted"),
+465/587 closed. Against the hardened state that is five errors. After hardening the
+audit exits 0, and `ss` on the host proves 993 listens on 127.0.0.1.
+
+Hardening: until `mailstate apply` can take states/hardened.yaml end to end here, the
+test writes the same configuration by hand (`HARDEN` below; the MAIL-FACTS.md picture).
+TODO(audit): switch the `hardened` fixture to `mailstate apply -i INV --limit HOST --yes` once the
+model, inventory and states/hardened.yaml are committed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from mailstate.audit.results import HostReport, ProbeOptions
+from mailstate.audit.runner import Target, audit
+from mailstate.expectations import ListenerExpectation, expected_listeners
+
+MAIL_PORTS = (25, 110, 143, 465, 587, 993, 995)
+REPO = Path(__file__).resolve().parents[2]
+
+HARDEN = r"""
+set -e
+cat > /etc/dovecot/conf.d/99-mailstate-audit-test.conf <<'CONF'
+service imap-login {
+  inet_listener imap {
+    port = 0
+  }
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = 993
+  }
+}
+service pop3-login {
+  inet_listener pop3 {
+    port = 0
+  }
+  inet_listener pop3s {
+    port = 995
+  }
+}
+service auth {
+  unix_listener /var/spool/postfix/private/auth {
+    mode = 0660
+    user = postfix
+    group = postfix
+  }
+}
+CONF
+postconf -e smtpd_sasl_type=dovecot smtpd_sasl_path=private/auth smtpd_tls_security_level=may
+for s in submission submissions; do
+  postconf -M "$s/inet=$s inet n - y - - smtpd"
+  postconf -P "$s/inet/syslog_name=postfix/$s" "$s/inet/smtpd_sasl_auth_enable=yes" \
+    "$s/inet/smtpd_client_restrictions=permit_sasl_authenticated,reject"
+done
+postconf -P submission/inet/smtpd_tls_security_level=encrypt \
+  submissions/inet/smtpd_tls_wrappermode=yes
+doveadm stop </dev/null >/dev/null 2>&1 || true
+for i in $(seq 50); do pgrep -x dovecot >/dev/null || break; sleep 0.1; done
+dovecot </dev/null >/dev/null 2>&1
+postfix reload </dev/null >/dev/null 2>&1 || true
+for i in $(seq 100); do
+  ss -ltnH | grep -q ':587 ' && ss -ltnH | grep -q '127.0.0.1:993 ' && break; sleep 0.1
+done
+"""
+
+
+class _Master(SimpleNamespace):
+    def fields(self) -> dict[str, str]:
+        return {}
+
+
+def hardened_expectations() -> list[ListenerExpectation]:
+    """What states/hardened.yaml implies; a stand-in with the same content until it lands."""
+    path = REPO / "states" / "hardened.yaml"
+    if path.is_file():
+        from mailstate.commands.audit import load_state
+
+        return expected_listeners(load_state(str(path)))
+    master = {
+        "smtp/inet": _Master(options={"smtpd_tls_security_level": "may"}, absent=False),
+        "submission/inet": _Master(absent=False, options={
+            "smtpd_tls_security_level": "encrypt", "smtpd_sasl_auth_enable": "yes"}),
+        "submissions/inet": _Master(absent=False, options={
+            "smtpd_tls_wrappermode": "yes", "smtpd_sasl_auth_enable": "yes"}),
+    }
+    dovecot = {
+        ("service imap-login", "inet_listener imap", "port"): "0",
+        ("service imap-login", "inet_listener imaps", "address"): "127.0.0.1",
+        ("service pop3-login", "inet_listener pop3", "port"): "0",
+        ("service pop3-login", "inet_listener pop3s", "port"): "995",
+    }
+    state: Any = SimpleNamespace(
+        postfix=SimpleNamespace(master=master, main_values=dict),
+        dovecot=SimpleNamespace(settings_flat=lambda: dovecot))
+    return expected_listeners(state)
+
+
+def cafile(lab: Any) -> str:
+    return str(Path(lab.state_dir) / "ca" / "ca.pem")
+
+
+def ss_of(lab: Any, name: str) -> Any:
+    def run() -> str:
+        return str(lab.run(name, "ss -ltnH", check=True).stdout)
+    return run
+
+
+@pytest.fixture
+def hardened(clean_lab: Any) -> Iterator[Any]:
+    """h2 hardened; put back to stock afterwards (a kept lab must come up stock next run)."""
+    result = clean_lab.run("h2", HARDEN, timeout=60)
+    assert result.returncode == 0, result.stderr
+    yield clean_lab.host("h2")
+    clean_lab.reset(["h2"])
+
+
+def nmap_states(address: str) -> dict[int, str]:
+    """nmap's view of the mail ports (tests only; audit itself never runs nmap)."""
+    assert shutil.which("nmap"), "nmap is needed for the comparison (apt-get install nmap)"
+    out = subprocess.run(["nmap", "-p", ",".join(map(str, MAIL_PORTS)), "-Pn", "-n", address],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    return {int(m[1]): m[2] for m in re.finditer(r"^(\d+)/tcp\s+(\w+)", out, re.M)}
+
+
+def outside(report: HostReport) -> dict[int, str]:
+    return {p.observation.port: p.observation.state for p in report.ports
+            if p.observation.port in MAIL_PORTS}
+
+
+def codes(report: HostReport) -> dict[int, list[str]]:
+    return {p.observation.port: sorted(f.code for f in p.findings) for p in report.ports}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mailstate", "audit", *args],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+
+
+def test_stock_host_seen_like_nmap(clean_lab: Any) -> None:
+    host = clean_lab.host("h1")
+    [report] = audit([Target("h1", host.address, listeners=ss_of(clean_lab, "h1"))],
+                     ProbeOptions(timeout=3, cafile=cafile(clean_lab)))
+    assert outside(report) == nmap_states(host.address)
+    assert outside(report) == {25: "open", 110: "open", 143: "open", 465: "closed",
+                               587: "closed", 993: "open", 995: "open"}
+    found = codes(report)
+    assert found[110] == found[143] == ["cleartext-port"]
+    ports = {p.observation.port: p.observation for p in report.ports}
+    assert "LOGINDISABLED" in ports[143].capabilities and ports[143].starttls
+    for port in (25, 110, 143, 993, 995):
+        tls = ports[port].tls
+        assert tls is not None and tls.verified is True, port
+        assert tls.cert is not None and f"IP:{host.address}" in tls.cert.san
+    assert report.ok  # warnings only: no state to contradict
+
+
+def test_stock_host_against_hardened_state(clean_lab: Any) -> None:
+    host = clean_lab.host("h1")
+    [report] = audit([Target("h1", host.address, tuple(hardened_expectations()),
+                             state_known=True, listeners=ss_of(clean_lab, "h1"))],
+                     ProbeOptions(timeout=3, cafile=cafile(clean_lab)))
+    found = codes(report)
+    assert found[110] == found[143] == ["cleartext-port", "port-open"]
+    assert found[465] == found[587] == ["port-closed"]
+    assert found[993] == ["port-open"]
+    assert found[25] == found[995] == []
+    assert not report.ok
+
+
+def test_hardened_host_audit_exits_0(clean_lab: Any, hardened: Any) -> None:
+    host = hardened
+    [report] = audit([Target("h2", host.address, tuple(hardened_expectations()),
+                             state_known=True, listeners=ss_of(clean_lab, "h2"))],
+                     ProbeOptions(timeout=3, cafile=cafile(clean_lab)))
+    assert report.ok, "\n".join(f.format() for f in report.all_findings())
+    assert outside(report) == nmap_states(host.address) == {
+        25: "open", 110: "closed", 143: "closed", 465: "open", 587: "open", 993: "closed",
+        995: "open"}
+    ports = {p.observation.port: p for p in report.ports}
+    assert ports[993].local_addresses == ("127.0.0.1",)
+    submission = ports[587].observation
+    assert submission.tls_required and not submission.login_before_tls
+    assert submission.auth_after_tls  # the Dovecot SASL backend answers
+    assert ports[465].observation.auth_after_tls
+
+
+def test_cli_address_mode(clean_lab: Any, hardened: Any) -> None:
+    stock = clean_lab.host("h1")
+    result = run_cli(stock.address, hardened.address, "--timeout", "3",
+                     "--cafile", cafile(clean_lab), "--json")
+    assert result.returncode == 0, result.stderr  # no state: warnings only
+    document = json.loads(result.stdout)
+    assert [h["address"] for h in document["hosts"]] == [stock.address, hardened.address]
+    assert document["counts"]["warning"] == 2 and document["counts"]["error"] == 0
+
+
+def test_cli_address_mode_with_state(clean_lab: Any, hardened: Any) -> None:
+    stock = clean_lab.host("h1")
+    state = REPO / "states" / "hardened.yaml"
+    if not state.is_file():
+        pytest.skip("states/hardened.yaml not committed yet: --state not exercised")
+    result = run_cli(stock.address, "--state", str(state), "--timeout", "3")
+    assert result.returncode == 1
+    assert "143 (imap) is reachable from outside but should be closed" in result.stdout
+    result = run_cli(hardened.address, "--state", str(state), "--timeout", "3")
+    assert result.returncode == 0, result.stdout
