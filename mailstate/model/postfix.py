@@ -1,0 +1,240 @@
+"""Desired state of Postfix: main.cf parameters, master.cf services, lookup tables.
+
+`postfix.main` is a model with one typed, optional field per parameter Postfix 3.7
+knows (generated from `postconf -d`), so unknown names fail validation (with a "did you
+mean" hint added by `model.errors`) and editors complete names from the JSON Schema.
+A field set to `null` means "remove the parameter". Names Postfix knows but this table
+does not go in `postfix.main_extra`, untyped.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from mailstate.model import postfix_params
+from mailstate.model.services import check_service_key
+from mailstate.model.values import (
+    GENERIC_SCHEMA,
+    InetProtocols,
+    PostfixInt,
+    PostfixText,
+    PostfixTime,
+    PostfixTlsLevel,
+    YesNo,
+    fail,
+    render,
+    to_text,
+)
+
+FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+KIND_TYPES: dict[str, Any] = {
+    "bool": YesNo, "int": PostfixInt, "time": PostfixTime, "str": PostfixText,
+    "tls_level": PostfixTlsLevel, "inet_protocols": InetProtocols,
+}
+
+# Names people write that Postfix does not have, with what to do instead (MAIL-FACTS #1).
+NOT_PARAMETERS: dict[str, str] = {
+    "smtpd_port": "Postfix has no smtpd_port parameter (postconf -n only warns 'unused "
+                  "parameter'); ports are master.cf services: add postfix.master "
+                  "'submissions/inet' with smtpd_tls_wrappermode=yes for 465 (RFC 8314)",
+    "smtp_port": "Postfix has no smtp_port parameter; the SMTP server's port is the "
+                 "master.cf service name (smtp/inet = 25)",
+    "submission_port": "ports are master.cf services: postfix.master 'submission/inet'",
+}
+
+
+def _field_name(param: str) -> str:
+    return param if param.isidentifier() else "p_" + param
+
+
+def _build_main() -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    for param, kind in postfix_params.KINDS.items():
+        default = postfix_params.DEFAULTS[param]
+        fields[_field_name(param)] = (
+            KIND_TYPES[kind] | None,
+            Field(None, alias=param, description=f"Postfix default: {default!r}"),
+        )
+    return create_model(  # type: ignore[no-any-return, call-overload]
+        "PostfixMain", __config__=ConfigDict(extra="forbid", frozen=True,
+                                             populate_by_name=False), **fields,
+    )
+
+
+PostfixMain: type[BaseModel] = _build_main()
+PostfixMain.__doc__ = "main.cf parameters Postfix 3.7 knows, typed; null removes one."
+
+MainValue = Annotated[
+    str | SecretStr | None,
+    BeforeValidator(lambda v: v if v is None else to_text(v)),
+    WithJsonSchema({"anyOf": [*GENERIC_SCHEMA["anyOf"], {"type": "null"}]}),
+]
+
+
+def _check_extra_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+        fail("a parameter name of letters, digits and '_'")
+    if name in postfix_params.KINDS:
+        fail(f"a parameter mailstate does not know; {name} is typed: put it under postfix.main")
+    return name
+
+
+def _option_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return ",".join(str(render(v)) for v in value)  # -o values cannot contain spaces
+    text = to_text(value)
+    return text.get_secret_value() if isinstance(text, SecretStr) else text
+
+
+FlagField = Annotated[str, BeforeValidator(
+    lambda v: ("y" if v else "n") if isinstance(v, bool) else v),
+    AfterValidator(lambda v: v if v in ("y", "n", "-") else fail("y, n or -"))]
+
+
+def _wakeup(value: Any) -> str:
+    text = str(value) if not isinstance(value, bool) else ""
+    if text == "-" or re.fullmatch(r"\d+\??", text):
+        return text
+    fail("- or a number of seconds (optionally followed by ?)")
+
+
+def _maxproc(value: Any) -> str:
+    text = str(value) if not isinstance(value, bool) else ""
+    if text == "-" or text.isdigit():
+        return text
+    fail("- or a process count")
+
+
+class MasterServiceState(BaseModel):
+    """One master.cf entry. Fields left out are kept as they are (or `-` for a new entry)."""
+
+    model_config = FROZEN
+
+    private: FlagField | None = None
+    unpriv: FlagField | None = None
+    chroot: FlagField | None = None
+    wakeup: Annotated[str, BeforeValidator(_wakeup)] | None = None
+    maxproc: Annotated[str, BeforeValidator(_maxproc)] | None = None
+    command: str | None = Field(None, description="command name and arguments, e.g. smtpd")
+    options: dict[str, Annotated[str | None, BeforeValidator(_option_value)]] = Field(
+        default_factory=dict, description="-o name=value; null removes the option")
+    absent: bool = Field(False, description="remove this service from master.cf")
+
+    @field_validator("options")
+    @classmethod
+    def _typed_options(cls, options: dict[str, str | None]) -> dict[str, str | None]:
+        problems = []
+        for name, value in options.items():
+            if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+                problems.append(((name,), "an option name of letters, digits and '_'", name))
+                continue
+            kind = postfix_params.KINDS.get(name)
+            if value is None or kind is None or value.startswith("$"):
+                continue
+            try:
+                PostfixMain.model_validate({name: value})
+            except ValidationError as exc:
+                expected = _first_expected(exc)
+                problems.append(((name,), expected, value))
+        if problems:
+            from mailstate.model.errors import raise_problems
+
+            raise_problems(problems)
+        return options
+
+    def fields(self) -> dict[str, str]:
+        """The master.cf fields this state sets (private unpriv chroot wakeup maxproc command)."""
+        names = ("private", "unpriv", "chroot", "wakeup", "maxproc", "command")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+
+def _first_expected(exc: Exception) -> str:
+    errors = getattr(exc, "errors", lambda: [])()
+    if errors and errors[0].get("ctx", {}).get("expected"):
+        return str(errors[0]["ctx"]["expected"])
+    return errors[0]["msg"] if errors else str(exc)
+
+
+MapType = Literal["hash", "btree", "cdb", "dbm", "lmdb", "sdbm", "texthash", "regexp",
+                  "pcre", "cidr"]
+POSTMAP_TYPES = frozenset({"hash", "btree", "cdb", "dbm", "lmdb", "sdbm"})
+MapValue = Annotated[str | SecretStr, BeforeValidator(to_text)]
+
+
+class LookupMapState(BaseModel):
+    """A Postfix lookup table source file. `entries` merge into it; `content` owns it."""
+
+    model_config = FROZEN
+
+    type: MapType = Field("hash", description="table type as in main.cf (hash:/path)")
+    entries: dict[str, MapValue | None] | None = Field(
+        None, description="keys to set (null removes one); other lines are kept")
+    content: dict[str, MapValue] | None = Field(
+        None, description="the whole table: lines not listed are removed")
+    secret: bool = Field(False, description="every value is a secret (e.g. sasl_passwd)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LookupMapState:
+        if (self.entries is None) == (self.content is None):
+            fail("exactly one of 'entries' (merge) or 'content' (whole file)")
+        if self.secret:
+            for table in (self.entries, self.content):
+                for key, value in (table or {}).items():
+                    if isinstance(value, str):
+                        table[key] = SecretStr(value)  # type: ignore[index]
+        return self
+
+    def needs_postmap(self) -> bool:
+        """Indexed types need `postmap TYPE:PATH` after the source changes."""
+        return self.type in POSTMAP_TYPES
+
+
+def _check_map_path(path: str) -> str:
+    if not path.startswith("/") or path.endswith("/") or "\0" in path:
+        fail("an absolute file path such as /etc/postfix/tls_policy")
+    return path
+
+
+class PostfixState(BaseModel):
+    """Everything mailstate manages in /etc/postfix."""
+
+    model_config = FROZEN
+
+    main: PostfixMain = Field(default_factory=PostfixMain,  # type: ignore[valid-type]
+                              description="main.cf parameters (typed); null removes one")
+    main_extra: dict[Annotated[str, AfterValidator(_check_extra_name)], MainValue] = Field(
+        default_factory=dict, json_schema_extra={"additionalProperties": GENERIC_SCHEMA},
+        description="main.cf parameters mailstate does not know (untyped)")
+    master: dict[Annotated[str, AfterValidator(check_service_key)], MasterServiceState] = Field(
+        default_factory=dict, description="master.cf services keyed 'name/type'")
+    maps: dict[Annotated[str, AfterValidator(_check_map_path)], LookupMapState] = Field(
+        default_factory=dict, description="lookup table sources keyed by absolute path")
+
+    def main_values(self) -> dict[str, str | None]:
+        """main.cf parameters as Postfix writes them; None = remove the parameter."""
+        result: dict[str, str | None] = {}
+        fields = type(self.main).model_fields
+        for field_name in (f for f in fields if f in self.main.model_fields_set):
+            alias = fields[field_name].alias or field_name
+            result[alias] = render(getattr(self.main, field_name))
+        for name, extra in self.main_extra.items():
+            result[name] = render(extra)
+        return result

@@ -1,0 +1,169 @@
+"""YAML with positions: every key and value remembers its file, line and column.
+
+PyYAML's constructors throw the marks away, so a validation error could only say
+*what* is wrong, never *where*. We compose the node graph ourselves and build plain
+Python data next to two maps (path -> Location of the key, path -> Location of the value).
+Scalars are resolved conservatively for a config language: only decimal integers become
+ints (`0660`, `1:20`, `3.10` stay text, as the daemons read them), YAML 1.1 booleans
+(`yes`/`no`) become bools, and `!secret VALUE` makes a `SecretStr`. Duplicate keys are
+recorded (later wins) instead of being silently dropped, so lint can report them.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import SecretStr
+
+from mailstate.diagnostics import Diagnostic, Location, MailstateError
+
+DocPath = tuple[str | int, ...]
+
+_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_TAG = "tag:yaml.org,2002:"
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A mapping key written twice: `first` is overridden by `second`."""
+
+    path: DocPath
+    first: Location
+    second: Location
+
+
+@dataclass
+class SourceDoc:
+    """Plain data of one YAML document plus where each node was written."""
+
+    file: str
+    data: Any
+    values: dict[DocPath, Location] = field(default_factory=dict)
+    keys: dict[DocPath, Location] = field(default_factory=dict)
+    duplicates: list[Duplicate] = field(default_factory=list)
+
+    def locate(self, path: DocPath, key: bool = False) -> Location:
+        """Location of a node (its key when `key`), else of its nearest written ancestor."""
+        for depth in range(len(path), -1, -1):
+            sub = path[:depth]
+            found = (self.keys.get(sub) if key else None) or self.values.get(sub)
+            if found is not None:
+                return found
+        return Location(self.file)
+
+    def subtree(self, path: DocPath) -> SourceDoc:
+        """The node at `path` as a document of its own (positions re-rooted)."""
+        data: Any = self.data
+        for part in path:
+            data = data[part]
+        data = copy.deepcopy(data)
+        n = len(path)
+        return SourceDoc(
+            self.file, data,
+            {p[n:]: loc for p, loc in self.values.items() if p[:n] == path},
+            {p[n:]: loc for p, loc in self.keys.items() if p[:n] == path and len(p) > n},
+            [Duplicate(d.path[n:], d.first, d.second)
+             for d in self.duplicates if d.path[:n] == path],
+        )
+
+
+def _loc(file: str, mark: yaml.Mark) -> Location:
+    return Location(file, mark.line + 1, mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, file: str) -> None:
+        self.doc = SourceDoc(file, None)
+        self.errors: list[Diagnostic] = []
+
+    def build(self, node: yaml.Node, path: DocPath) -> Any:
+        self.doc.values[path] = _loc(self.doc.file, node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _mapping(self, node: yaml.MappingNode, path: DocPath) -> dict[str, Any]:
+        yaml.SafeLoader("").flatten_mapping(node)  # `<<: *anchor` merge keys
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.errors.append(Diagnostic(
+                    "error", "expected a plain key, found a mapping or list as key",
+                    _loc(self.doc.file, key_node.start_mark), code="yaml"))
+                continue
+            key = str(key_node.value)
+            sub = (*path, key)
+            here = _loc(self.doc.file, key_node.start_mark)
+            if key in result:
+                self.doc.duplicates.append(Duplicate(sub, self.doc.keys[sub], here))
+                for table in (self.doc.keys, self.doc.values):
+                    for stale in [p for p in table if p[: len(sub)] == sub]:
+                        del table[stale]
+            self.doc.keys[sub] = here
+            result[key] = self.build(value_node, sub)
+        return result
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        text, tag = node.value, node.tag
+        if tag == "!secret":
+            return SecretStr(text)
+        if tag == _TAG + "null":
+            return None
+        if tag == _TAG + "bool":
+            return text.lower() in ("yes", "true", "on", "y")
+        if tag == _TAG + "int" and _INT.fullmatch(text):
+            return int(text)
+        if tag.startswith(_TAG) or tag == "!":
+            return text
+        self.errors.append(Diagnostic(
+            "error", f"expected a plain value or !secret, found tag {tag}",
+            _loc(self.doc.file, node.start_mark), code="yaml"))
+        return text
+
+
+def parse_yaml(text: str, file: str) -> SourceDoc:
+    """Parse one YAML document; syntax errors become a `MailstateError` at file:line:col."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        location = _loc(file, mark) if mark else Location(file)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise MailstateError(Diagnostic(
+            "error", f"invalid YAML: {problem}", location,
+            detail=exc.context or "", code="yaml")) from None
+    except yaml.YAMLError as exc:
+        raise MailstateError(Diagnostic(
+            "error", f"invalid YAML: {exc}", Location(file), code="yaml")) from None
+    builder = _Builder(file)
+    if node is None:
+        builder.doc.data = {}
+        builder.doc.values[()] = Location(file, 1, 1)
+        return builder.doc
+    builder.doc.data = builder.build(node, ())
+    if builder.errors:
+        raise MailstateError(builder.errors)
+    return builder.doc
+
+
+def load_yaml(path: str | Path) -> SourceDoc:
+    """Read and parse a YAML file; an unreadable file is a diagnostic, not a traceback."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MailstateError(Diagnostic(
+            "error", f"cannot read {name}: {exc.strerror or exc}", Location(name),
+            code="io")) from None
+    except UnicodeDecodeError as exc:
+        raise MailstateError(Diagnostic(
+            "error", f"expected UTF-8 text, found byte {exc.object[exc.start]:#x}",
+            Location(name), code="yaml")) from None
+    return parse_yaml(text, name)
