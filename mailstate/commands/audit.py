@@ -107,17 +107,16 @@ def address_targets(addresses: list[str], state_name: str | None) -> list[Target
 
 
 def load_state(name: str) -> MailState:
-    """A state file by path, or by name from ./states/NAME.yaml."""
+    """A state file by path, or by name from ./states/NAME.yaml (validated like `lint`)."""
     from mailstate.diagnostics import error
-    from mailstate.model import MailState
-    from mailstate.model.yamlsource import load_yaml
+    from mailstate.model.loader import load_state as load_state_files
 
     path = Path(name)
     if not path.is_file():
         path = Path("states") / f"{name}.yaml"
     if not path.is_file():
         raise error(f"state not found: {name}", fix="give a state file or a name in states/")
-    return MailState.model_validate(load_yaml(path).data)
+    return load_state_files([path]).state
 
 
 def inventory_targets(args: argparse.Namespace) -> list[Target]:

@@ -78,35 +78,26 @@ done
 """
 
 
-class _Master(SimpleNamespace):
-    def fields(self) -> dict[str, str]:
-        return {}
+STATE = REPO / "states" / "hardened.yaml"
+if not STATE.is_file():  # until the shipped profile lands: the same picture, test-only
+    STATE = Path(__file__).parent / "data" / "hardened-like.yaml"
 
 
 def hardened_expectations() -> list[ListenerExpectation]:
-    """What states/hardened.yaml implies; a stand-in with the same content until it lands."""
-    path = REPO / "states" / "hardened.yaml"
-    if path.is_file():
-        from mailstate.commands.audit import load_state
+    from mailstate.commands.audit import load_state
 
-        return expected_listeners(load_state(str(path)))
-    master = {
-        "smtp/inet": _Master(options={"smtpd_tls_security_level": "may"}, absent=False),
-        "submission/inet": _Master(absent=False, options={
-            "smtpd_tls_security_level": "encrypt", "smtpd_sasl_auth_enable": "yes"}),
-        "submissions/inet": _Master(absent=False, options={
-            "smtpd_tls_wrappermode": "yes", "smtpd_sasl_auth_enable": "yes"}),
-    }
-    dovecot = {
-        ("service imap-login", "inet_listener imap", "port"): "0",
-        ("service imap-login", "inet_listener imaps", "address"): "127.0.0.1",
-        ("service pop3-login", "inet_listener pop3", "port"): "0",
-        ("service pop3-login", "inet_listener pop3s", "port"): "995",
-    }
-    state: Any = SimpleNamespace(
-        postfix=SimpleNamespace(master=master, main_values=dict),
-        dovecot=SimpleNamespace(settings_flat=lambda: dovecot))
-    return expected_listeners(state)
+    return expected_listeners(load_state(str(STATE)))
+
+
+def lab_inventory(lab: Any, directory: Path) -> str:
+    """The lab's inventory with its hosts' state set to STATE (states/ next to it)."""
+    (directory / "states").mkdir()
+    (directory / "states" / "audit-hardened.yaml").write_bytes(STATE.read_bytes())
+    text = Path(lab.inventory_path).read_text()
+    assert "- hardened\n" in text
+    path = directory / "inventory.yaml"
+    path.write_text(text.replace("- hardened\n", "- audit-hardened\n"))
+    return str(path)
 
 
 def cafile(lab: Any) -> str:
@@ -210,11 +201,40 @@ def test_cli_address_mode(clean_lab: Any, hardened: Any) -> None:
 
 def test_cli_address_mode_with_state(clean_lab: Any, hardened: Any) -> None:
     stock = clean_lab.host("h1")
-    state = REPO / "states" / "hardened.yaml"
-    if not state.is_file():
-        pytest.skip("states/hardened.yaml not committed yet: --state not exercised")
-    result = run_cli(stock.address, "--state", str(state), "--timeout", "3")
+    result = run_cli(stock.address, "--state", str(STATE), "--timeout", "3")
     assert result.returncode == 1
     assert "143 (imap) is reachable from outside but should be closed" in result.stdout
-    result = run_cli(hardened.address, "--state", str(state), "--timeout", "3")
+    result = run_cli(hardened.address, "--state", str(STATE), "--timeout", "3")
     assert result.returncode == 0, result.stdout
+
+
+def test_ss_over_ssh_reads_the_hosts_sockets(clean_lab: Any) -> None:
+    """The CLI's SSH step (strict host keys, the lab's key) returns the host's `ss` view."""
+    from mailstate.commands.audit import ss_over_ssh
+    from mailstate.expectations import parse_ss
+    from mailstate.transport.ssh import SshOptions
+
+    host = clean_lab.host("h1")
+    spec = SimpleNamespace(name="h1", address=host.address, port=22, user="root",
+                           key_file=str(clean_lab.key_path),
+                           known_hosts_file=str(clean_lab.known_hosts_path), become=False,
+                           vars={})
+    sockets = parse_ss(ss_over_ssh(spec, SshOptions(connect_timeout=5))())  # type: ignore[arg-type]
+    assert {s.port for s in sockets} == {22, 25, 110, 143, 993, 995}
+
+
+def test_cli_inventory_mode(clean_lab: Any, hardened: Any, tmp_path: Path) -> None:
+    """`mailstate audit -i` over the lab inventory: ss over SSH, state from the inventory."""
+    inventory = lab_inventory(clean_lab, tmp_path)
+    result = run_cli("-i", inventory, "--limit", "h2", "--cafile", cafile(clean_lab),
+                     "--timeout", "3", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [h2] = json.loads(result.stdout)["hosts"]
+    assert h2["ssh_checked"] and h2["state_known"] and h2["ok"]
+    ports = {p["port"]: p for p in h2["ports"]}
+    assert ports[993]["listening_on"] == ["127.0.0.1"]
+    assert ports[587]["tls"]["verified"] is True
+    result = run_cli("-i", inventory, "--limit", "h1", "--timeout", "3")
+    assert result.returncode == 1
+    assert "993 (imaps) is reachable from outside but should be localhost only" in result.stdout
+    assert "h1 (10.231." in result.stdout and "[state, ss checked]" in result.stdout

@@ -180,3 +180,14 @@ def test_check_listeners_public_expected_but_only_loopback() -> None:
     found = check_listeners(expected, "LISTEN 0 100 127.0.0.1:995 0.0.0.0:*\n")
     assert [d.summary for d in found] == [
         "995 listens only on 127.0.0.1 but should be reachable from outside"]
+
+
+def test_real_model_state_file() -> None:
+    """The same expectations from a validated state file (model accessors, not fakes)."""
+    from mailstate.model.loader import load_state
+
+    state = load_state([DATA / "hardened-like.yaml"]).state
+    fake = fake_state(HARDENED_MASTER, {}, HARDENED_DOVECOT)
+    assert expected_listeners(state) == expected_listeners(fake)
+    assert check_listeners(expected_listeners(state),
+                           (DATA / "ss-hardened.txt").read_text()) == []
