@@ -5,10 +5,8 @@ before STARTTLS, so the finding is "cleartext port", not "plaintext login accept
 465/587 closed. Against the hardened state that is five errors. After hardening the
 audit exits 0, and `ss` on the host proves 993 listens on 127.0.0.1.
 
-Hardening: until `mailstate apply` can take states/hardened.yaml end to end here, the
-test writes the same configuration by hand (`HARDEN` below; the MAIL-FACTS.md picture).
-TODO(audit): switch the `hardened` fixture to `mailstate apply -i INV --limit HOST --yes` once the
-model, inventory and states/hardened.yaml are committed.
+Hardening is the real thing: `mailstate apply` of the lab inventory's state
+(states/hardened.yaml) on h2.
 """
 
 from __future__ import annotations
@@ -32,72 +30,13 @@ from mailstate.expectations import ListenerExpectation, expected_listeners
 MAIL_PORTS = (25, 110, 143, 465, 587, 993, 995)
 REPO = Path(__file__).resolve().parents[2]
 
-HARDEN = r"""
-set -e
-cat > /etc/dovecot/conf.d/99-mailstate-audit-test.conf <<'CONF'
-service imap-login {
-  inet_listener imap {
-    port = 0
-  }
-  inet_listener imaps {
-    address = 127.0.0.1
-    port = 993
-  }
-}
-service pop3-login {
-  inet_listener pop3 {
-    port = 0
-  }
-  inet_listener pop3s {
-    port = 995
-  }
-}
-service auth {
-  unix_listener /var/spool/postfix/private/auth {
-    mode = 0660
-    user = postfix
-    group = postfix
-  }
-}
-CONF
-postconf -e smtpd_sasl_type=dovecot smtpd_sasl_path=private/auth smtpd_tls_security_level=may
-for s in submission submissions; do
-  postconf -M "$s/inet=$s inet n - y - - smtpd"
-  postconf -P "$s/inet/syslog_name=postfix/$s" "$s/inet/smtpd_sasl_auth_enable=yes" \
-    "$s/inet/smtpd_client_restrictions=permit_sasl_authenticated,reject"
-done
-postconf -P submission/inet/smtpd_tls_security_level=encrypt \
-  submissions/inet/smtpd_tls_wrappermode=yes
-doveadm stop </dev/null >/dev/null 2>&1 || true
-for i in $(seq 50); do pgrep -x dovecot >/dev/null || break; sleep 0.1; done
-dovecot </dev/null >/dev/null 2>&1
-postfix reload </dev/null >/dev/null 2>&1 || true
-for i in $(seq 100); do
-  ss -ltnH | grep -q ':587 ' && ss -ltnH | grep -q '127.0.0.1:993 ' && break; sleep 0.1
-done
-"""
-
-
 STATE = REPO / "states" / "hardened.yaml"
-if not STATE.is_file():  # until the shipped profile lands: the same picture, test-only
-    STATE = Path(__file__).parent / "data" / "hardened-like.yaml"
 
 
 def hardened_expectations() -> list[ListenerExpectation]:
     from mailstate.commands.audit import load_state
 
     return expected_listeners(load_state(str(STATE)))
-
-
-def lab_inventory(lab: Any, directory: Path) -> str:
-    """The lab's inventory with its hosts' state set to STATE (states/ next to it)."""
-    (directory / "states").mkdir()
-    (directory / "states" / "audit-hardened.yaml").write_bytes(STATE.read_bytes())
-    text = Path(lab.inventory_path).read_text()
-    assert "- hardened\n" in text
-    path = directory / "inventory.yaml"
-    path.write_text(text.replace("- hardened\n", "- audit-hardened\n"))
-    return str(path)
 
 
 def cafile(lab: Any) -> str:
@@ -111,10 +50,13 @@ def ss_of(lab: Any, name: str) -> Any:
 
 
 @pytest.fixture
-def hardened(clean_lab: Any) -> Iterator[Any]:
-    """h2 hardened; put back to stock afterwards (a kept lab must come up stock next run)."""
-    result = clean_lab.run("h2", HARDEN, timeout=60)
-    assert result.returncode == 0, result.stderr
+def hardened(clean_lab: Any, tmp_path: Path) -> Iterator[Any]:
+    """h2 after `mailstate apply` of its inventory state (hardened); stock again afterwards
+    (a kept lab must come up stock on the next run)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mailstate", "apply", "-i", str(clean_lab.inventory_path),
+         "--limit", "h2", "--yes"], capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
     yield clean_lab.host("h2")
     clean_lab.reset(["h2"])
 
@@ -223,9 +165,9 @@ def test_ss_over_ssh_reads_the_hosts_sockets(clean_lab: Any) -> None:
     assert {s.port for s in sockets} == {22, 25, 110, 143, 993, 995}
 
 
-def test_cli_inventory_mode(clean_lab: Any, hardened: Any, tmp_path: Path) -> None:
+def test_cli_inventory_mode(clean_lab: Any, hardened: Any) -> None:
     """`mailstate audit -i` over the lab inventory: ss over SSH, state from the inventory."""
-    inventory = lab_inventory(clean_lab, tmp_path)
+    inventory = str(clean_lab.inventory_path)
     result = run_cli("-i", inventory, "--limit", "h2", "--cafile", cafile(clean_lab),
                      "--timeout", "3", "--json")
     assert result.returncode == 0, result.stdout + result.stderr

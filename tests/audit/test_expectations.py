@@ -182,12 +182,20 @@ def test_check_listeners_public_expected_but_only_loopback() -> None:
         "995 listens only on 127.0.0.1 but should be reachable from outside"]
 
 
-def test_real_model_state_file() -> None:
-    """The same expectations from a validated state file (model accessors, not fakes)."""
+def test_shipped_hardened_profile() -> None:
+    """states/hardened.yaml through the real model: the guide's "after" picture."""
     from mailstate.model.loader import load_state
 
-    state = load_state([DATA / "hardened-like.yaml"]).state
-    fake = fake_state(HARDENED_MASTER, {}, HARDENED_DOVECOT)
-    assert expected_listeners(state) == expected_listeners(fake)
+    state = load_state([DATA.parents[2] / "states" / "hardened.yaml"]).state
+    got = [(e.port, e.service, e.reach, e.tls, e.auth) for e in expected_listeners(state)]
+    assert got == [
+        (25, "smtp", "public", "starttls-optional", "never"),
+        (110, "pop3", "closed", None, None),
+        (143, "imap", "closed", None, None),
+        (465, "submissions", "public", "implicit", "after-tls"),
+        (587, "submission", "public", "starttls-required", "after-tls"),
+        (993, "imaps", "localhost", "implicit", "after-tls"),
+        (995, "pop3s", "public", "implicit", "after-tls"),
+    ]
     assert check_listeners(expected_listeners(state),
                            (DATA / "ss-hardened.txt").read_text()) == []
