@@ -94,12 +94,13 @@ def render_plain(reports: list[HostReport], out: TextIO) -> None:
 
 def render_rich(reports: list[HostReport], out: TextIO) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
     console = Console(file=out)
     for report in reports:
-        table = Table(title=host_title(report), title_justify="left", show_lines=False)
+        table = Table(title=escape(host_title(report)), title_justify="left", show_lines=False)
         for header in HEADERS:
             table.add_column(header, no_wrap=header != "FINDINGS")
         for port in report.ports:

@@ -106,3 +106,12 @@ def test_concurrency_cap_and_time_bound() -> None:
     reports = audit(targets, ProbeOptions(timeout=1, concurrency=2))
     assert [r.name for r in reports] == [f"t{i}" for i in range(5)]
     assert time.monotonic() - started < 10
+
+
+def test_rich_table_keeps_bracketed_title() -> None:
+    from mailstate.audit.view import render_rich
+
+    [report] = audit([Target("t", "127.0.0.2")], ProbeOptions(timeout=1))
+    out = io.StringIO()
+    render_rich([report], out)
+    assert "[no state, no ss]" in out.getvalue() and "587" in out.getvalue()
