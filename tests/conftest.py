@@ -41,14 +41,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that uses the lab carries the `lab` marker (`-m 'not lab'` to leave out)."""
     for item in items:
         names = getattr(item, "fixturenames", ())
-        if "lab" in names or "clean_lab" in names:
+        if {"lab", "clean_lab", "lab_machine"} & set(names):
             item.add_marker(pytest.mark.lab)
 
 
 @pytest.fixture(scope="session")
-def lab() -> Iterator[Lab]:
-    """The lab, up with 3 mail hosts for the whole run."""
+def lab_machine() -> None:
+    """This machine can run lab hosts (root, packages); the test fails otherwise."""
     require_lab_machine()
+
+
+@pytest.fixture(scope="session")
+def lab(lab_machine: None) -> Iterator[Lab]:
+    """The lab, up with 3 mail hosts for the whole run."""
     from mailstate.diagnostics import MailstateError
     from mailstate.lab import Lab
 

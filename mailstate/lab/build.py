@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,11 +181,23 @@ def gid_of(group: str) -> int:
         return 0
 
 
+# Files written here get an mtime an hour back: Postfix tools sleep up to ~2 s when
+# main.cf changed within the last second or two (a guard against half-written files),
+# which would otherwise double every host's start-up.
+AGE = 3600
+
+
 def write(path: Path, text: str, mode: int = 0o644, gid: int = 0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     os.chown(path, 0, gid)
     os.chmod(path, mode)
+    age(path)
+
+
+def age(path: Path) -> None:
+    past = time.time() - AGE
+    os.utime(path, (past, past), follow_symlinks=False)
 
 
 def ensure_instance_keys(state: Path, instance: int) -> InstanceKeys:
@@ -230,6 +243,31 @@ def main_cf(fqdn: str) -> str:
     return head + tls + MAINCF_TAIL.format(fqdn=fqdn)
 
 
+def prepare_spool(spool: Path) -> None:
+    """Make the first `postfix start` as quick as later ones.
+
+    A spool that never saw Postfix run lacks `hold` and `trace`; the first start then
+    runs post-install's create-missing (about 2 s). Create them as post-install would,
+    drop a stale master.pid, and skip the integrity checks on the lab's first start.
+    """
+    (spool / "pid" / "master.pid").unlink(missing_ok=True)
+    postfix_uid = _uid_of("postfix")
+    for name in ("hold", "trace"):
+        path = spool / name
+        path.mkdir(mode=0o700, exist_ok=True)
+        os.chown(path, postfix_uid, 0)
+    (spool / "quick-start").touch()
+
+
+def _uid_of(user: str) -> int:
+    import pwd
+
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return 0
+
+
 def build_host(hostdir: Path, name: str, address: str, keys: InstanceKeys) -> str:
     """Create `hostdir/{fs,stock,varlib}` from scratch; return the host's public key line."""
     if hostdir.exists():
@@ -246,7 +284,9 @@ def build_host(hostdir: Path, name: str, address: str, keys: InstanceKeys) -> st
 
     etc = fs / "etc"
     write(etc / "postfix" / "main.cf", main_cf(fqdn))
-    (fs / "var/spool/postfix/pid/master.pid").unlink(missing_ok=True)
+    write(etc / "hostname", f"{fqdn}\n")
+    write(etc / "mailname", f"{fqdn}\n")
+    prepare_spool(fs / "var/spool/postfix")
 
     issue_cert(keys, fqdn, address, fs / SNAKEOIL_CERT, fs / SNAKEOIL_KEY)
     private = etc / "dovecot" / "private"
@@ -264,6 +304,7 @@ def build_host(hostdir: Path, name: str, address: str, keys: InstanceKeys) -> st
     sshd_config = ssh / "sshd_config"
     sshd_config.write_text(sshd_config.read_text().replace(
         "Subsystem\tsftp\t/usr/lib/openssh/sftp-server", "Subsystem\tsftp\tinternal-sftp"))
+    age(sshd_config)
 
     rc = etc / "roundcube"
     rc.mkdir(mode=0o755)

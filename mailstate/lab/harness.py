@@ -165,7 +165,11 @@ class Lab:
 
     def run(self, name: str, cmd: str, *, input: str | None = None,
             timeout: float | None = 60, check: bool = False) -> subprocess.CompletedProcess[str]:
-        """Run a shell command inside the host's namespaces (as its root)."""
+        """Run a shell command (`/bin/sh -c`) inside the host's namespaces, as its root.
+
+        Like subprocess.run with captured output: a process left running in the
+        background must not keep stdout/stderr open (redirect them), or this waits.
+        """
         _, pid = self._require_pid(name)
         return subprocess.run(
             ["nsenter", "-t", str(pid), "-m", "-u", "-n", "-p", "--", "/bin/sh", "-c", cmd],
@@ -241,6 +245,8 @@ class Lab:
                     failed.append(pending.pop(name))
             time.sleep(0.02)
         failed += pending.values()
+        for h in failed:  # keep the log, drop the half-started host
+            network.remove_host(self.instance, h.number)
         if failed:
             raise error(
                 f"lab host{'s' if len(failed) > 1 else ''} "

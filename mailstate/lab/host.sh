@@ -16,8 +16,9 @@ export PATH LANG=C.UTF-8
 
 # Per-host copies bind-mounted over the machine's directories (relative to HOSTDIR/fs).
 BIND_DIRS="etc/postfix etc/dovecot etc/ssh etc/roundcube etc/ssl var/spool/postfix var/backups root"
+BIND_FILES="etc/hostname etc/mailname"
 # What the engine may leave behind on a host; `reset` removes it.
-LEFTOVERS="/var/lib/mailstate /var/backups/mailstate /run/mailstate /run/lock/mailstate /tmp/mailstate*"
+LEFTOVERS="/var/lib/mailstate /var/backups/mailstate /run/mailstate* /run/lock/mailstate* /tmp/mailstate*"
 
 # Builtins only where it is cheap to do so: every test's reset runs this script.
 PID=""
@@ -106,12 +107,18 @@ status() {  # uses the last scan
   for a in "${LISTENERS[@]}"; do echo "listen $a"; done
 }
 
+T0=${EPOCHREALTIME/./}
+log() { local now=${EPOCHREALTIME/./}; printf '%6d ms  %s\n' $(((now - T0) / 1000)) "$*"; }
+
 cmd_init() {
   local dir=$1 name=$2 address=$3 mail=$4 d
-  echo "== $(date '+%F %T') starting $name ($address, mail=$mail)"
+  log "starting $name ($address, mail=$mail) at $(date '+%F %T')"
   hostname "$name.test"
   for d in $BIND_DIRS; do
     mount --bind "$dir/fs/$d" "/$d" || { echo "FATAL: bind mount /$d failed" >&2; exit 1; }
+  done
+  for d in $BIND_FILES; do  # only where the machine has the file to mount over
+    [ -f "/$d" ] && mount --bind "$dir/fs/$d" "/$d"
   done
   # /var/lib: copy-on-write, so /var/lib/postfix, /var/lib/dovecot and the engine's
   # /var/lib/mailstate are per host without copying dpkg's database.
@@ -128,14 +135,18 @@ cmd_init() {
   sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1 2>/dev/null || true
   ip link set eth0 up
 
-  for d in $(services "$mail"); do start "$d" || echo "FATAL: $d did not start" >&2; done
+  log "mounts and network ready"
+  local ok=1
+  for d in $(services "$mail"); do
+    if start "$d"; then log "$d started"; else log "FATAL: $d did not start"; ok=0; fi
+  done
   # shellcheck disable=SC2046
-  if wait_ports $(stock_ports "$mail"); then
+  if [ "$ok" = 1 ] && wait_ports $(stock_ports "$mail"); then
     echo ready >"$dir/state"
   else
     echo failed >"$dir/state"
   fi
-  echo "== $(date '+%F %T') $(cat "$dir/state")"
+  log "$(<"$dir/state")"
   trap 'exit 0' TERM INT
   while :; do sleep 3600 & wait $!; done
 }

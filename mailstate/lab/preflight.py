@@ -25,7 +25,7 @@ REQUIRED: dict[str, str] = {
     "/usr/bin/unshare": "util-linux",
     "/usr/bin/nsenter": "util-linux",
     "/usr/bin/ss": "iproute2",
-    "/usr/bin/pgrep": "procps",
+    "/usr/sbin/sysctl": "procps",
 }
 IP_BINARIES = ("/usr/sbin/ip", "/usr/bin/ip", "/sbin/ip", "/bin/ip")
 TEST_ONLY: dict[str, str] = {"/usr/bin/nmap": "nmap"}

@@ -115,3 +115,19 @@ def test_stock_files_are_debians(clean_lab: Lab, path: str) -> None:
         assert "smtpd_tls_cert_file=/etc/ssl/certs/ssl-cert-snakeoil.pem\n" in inside
     else:
         assert inside == Path(path).read_text()
+
+
+def test_paramiko_connects_with_strict_host_keys(clean_lab: Lab) -> None:
+    import paramiko
+
+    h = clean_lab.host("h3")
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(clean_lab.known_hosts_path))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(h.address, username="root", key_filename=str(clean_lab.key_path),
+                   look_for_keys=False, allow_agent=False, timeout=10)
+    try:
+        _, stdout, _ = client.exec_command("postconf -h myhostname")
+        assert stdout.read().decode().strip() == "h3.test"
+    finally:
+        client.close()

@@ -1,0 +1,96 @@
+"""`up` is idempotent and grows, `--no-mail` starts sshd only, `down` leaves nothing.
+
+These use their own instances (6, 7, 8 by default; shifted by MAILSTATE_LAB_SPARE) so
+they never fight the session lab or another engineer's instance.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mailstate.diagnostics import MailstateError
+from mailstate.lab import Lab, build
+
+SPARE = int(os.environ.get("MAILSTATE_LAB_SPARE", "6"))
+
+
+def leftovers(instance: int) -> list[str]:
+    """Everything of `instance` still on the machine: netns, links, processes, mounts."""
+    found = [f"netns {n}" for n in os.listdir("/run/netns")
+             if re.fullmatch(rf"ms{instance}h\d+", n)] if Path("/run/netns").exists() else []
+    found += [f"link {n}" for n in os.listdir("/sys/class/net")
+              if re.fullmatch(rf"ms{instance}h\d+|msbr{instance}", n)]
+    marker = f"/mailstate-lab/{instance}/".encode()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(f"process {pid}")
+            if marker in Path(f"/proc/{pid}/mountinfo").read_bytes():
+                found.append(f"mount in process {pid}")
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture
+def spare_lab(request: pytest.FixtureRequest, lab_machine: None) -> Iterator[Lab]:
+    lab = Lab(SPARE + getattr(request, "param", 0))
+    lab.down()
+    yield lab
+    lab.down()
+
+
+def test_up_twice_is_harmless_and_growing_adds_hosts(lab: Lab) -> None:
+    before = {h.name: lab._init_pid(h) for h in lab.hosts()}
+    known = lab.known_hosts_path.read_text()
+    lab.up(3)
+    assert {h.name: lab._init_pid(h) for h in lab.hosts()} == before
+    assert lab.known_hosts_path.read_text() == known
+    assert all(s.ports == [22, 25, 110, 143, 993, 995] for s in lab.status())
+
+
+@pytest.mark.parametrize("spare_lab", [0], indirect=True)
+def test_down_leaves_nothing_behind(spare_lab: Lab) -> None:
+    spare_lab.up(2)
+    assert leftovers(spare_lab.instance)  # the check sees a running lab
+    spare_lab.run("h1", "sleep 600 >/dev/null 2>&1 & mkdir -p /var/lib/mailstate")
+    spare_lab.down()
+    assert leftovers(spare_lab.instance) == []
+    assert spare_lab.hosts() == []
+    spare_lab.down()  # twice is fine
+
+
+@pytest.mark.parametrize("spare_lab", [1], indirect=True)
+def test_no_mail_hosts_run_sshd_only_and_grow(spare_lab: Lab) -> None:
+    [h1] = spare_lab.up(1, mail=False)
+    pid = spare_lab._init_pid(h1)
+    hosts = spare_lab.up(2, mail=False)
+    assert [h.name for h in hosts] == ["h1", "h2"]
+    assert spare_lab._init_pid(h1) == pid  # h1 kept, h2 added
+    for status in spare_lab.status():
+        assert status.ports == [22]
+        assert (status.sshd, status.postfix, status.dovecot) == (True, False, False)
+    # the files the engine plans against are there all the same
+    assert spare_lab.run("h2", "postconf -h myhostname").stdout.strip() == "h2.test"
+    assert spare_lab.run("h2", "test -f /etc/roundcube/config.inc.php").returncode == 0
+    [status] = spare_lab.reset(["h2"])
+    assert status.ports == [22] and not status.postfix
+    assert len(spare_lab.known_hosts_path.read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize("spare_lab", [2], indirect=True)
+def test_a_host_that_fails_names_its_log(spare_lab: Lab,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(build, "main_cf", lambda fqdn: "this is not main.cf\n")
+    with pytest.raises(MailstateError) as caught:
+        spare_lab.up(1)
+    text = str(caught.value)
+    log = spare_lab.host("h1").log_path
+    assert "h1 did not start" in text and str(log) in text
+    assert "postfix did not start" in log.read_text()
+    assert leftovers(spare_lab.instance) == [f"link msbr{spare_lab.instance}"]
