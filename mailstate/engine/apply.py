@@ -63,6 +63,7 @@ class HostResult:
     written: list[str] = field(default_factory=list)
     round_trips: int = 0
     seconds: float = 0.0
+    timings: dict[str, int] = field(default_factory=dict)  # host-side milestones, ms
 
     @property
     def ok(self) -> bool:
@@ -74,7 +75,7 @@ class HostResult:
             "plan": self.plan.to_json() if self.plan else None,
             "messages": [m.to_json() for m in self.messages], "backup": self.backup,
             "written": self.written, "round_trips": self.round_trips,
-            "seconds": round(self.seconds, 3),
+            "seconds": round(self.seconds, 3), "host_timings_ms": self.timings,
         }
 
 
@@ -172,16 +173,20 @@ def _apply_changes(host: HostSpec, state: MailState, conn: Connection, plan: Hos
     payload = payload_tar(plan.changes)
     args = [run_id, options.owner, str(options.lock_wait), str(len(payload)),
             "\n".join(c.path for c in plan.changes), _checks(plan.changes)]
+    clock = time.monotonic()
     holder = conn.start(sh_command(remote_script("hold.sh"), args), payload)
     released = False
     try:
         stage = _await_ready(host.name, holder, plan, result)
+        result.timings["controller_validated"] = int((time.monotonic() - clock) * 1000)
         if stage is None:
             return
         _swap(host.name, state, conn, plan, options, run_id, stage, result)
+        result.timings["controller_swapped"] = int((time.monotonic() - clock) * 1000)
         holder.write(b"RELEASE\n")
         holder.close_stdin()
         holder.wait(timeout=30)
+        result.timings["controller_released"] = int((time.monotonic() - clock) * 1000)
         released = True
     finally:
         if not released:
@@ -230,12 +235,19 @@ def _await_ready(name: str, holder: RunningCommand, plan: HostPlan,
             live[path] = None if digest == "-" else digest
         elif tag == "C":
             problems.extend(_check_problem(name, rest))
+        elif tag == "T":
+            _timing(result, rest)
     problems.extend(_stale_under_lock(name, plan, live) if not problems else [])
     if problems:
         result.status = "refused" if any(p.code == "stale-plan" for p in problems) else "failed"
         result.messages.extend(problems)
         return None
     return stage
+
+
+def _timing(result: HostResult, rest: str) -> None:
+    label, _, ms = rest.partition(" ")
+    result.timings[label] = int(ms) if ms.isdigit() else -1
 
 
 def _check_problem(name: str, rest: str) -> list[Diagnostic]:
@@ -284,6 +296,8 @@ def _swap(name: str, state: MailState, conn: Connection, plan: HostPlan,
             failure = rest
         elif tag == "ROLLEDBACK":
             rolled_back = True
+        elif tag == "T":
+            _timing(result, rest)
     if "DONE ok" in out.text():
         result.status = "applied"
     elif rolled_back:

@@ -60,7 +60,7 @@ def unified_diff(path: str, before: bytes | None, after: bytes | None,
         if line.startswith(("---", "+++", "@@")):
             out.append(line if line.endswith("\n") else line + "\n")
             continue
-        masked = mask_line(line, secrets)
+        masked = line[0] + mask_line(line[1:], secrets)
         if not masked.endswith("\n"):
             out.append(masked + "\n")
             out.append(NO_EOL)

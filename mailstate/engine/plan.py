@@ -56,6 +56,7 @@ class HostPlan:
     warnings: list[Diagnostic] = field(default_factory=list)
     error: list[Diagnostic] = field(default_factory=list)
     seconds: float = 0.0
+    round_trips: int = 0
     facts: Facts | None = field(default=None, repr=False)
 
     @property
@@ -72,6 +73,7 @@ class HostPlan:
             "warnings": [w.to_json() for w in self.warnings],
             "errors": [e.to_json() for e in self.error],
             "seconds": round(self.seconds, 3),
+            "round_trips": self.round_trips,
         }
 
 
@@ -98,6 +100,7 @@ def plan_host(host: HostSpec, state: MailState, conn: Connection) -> HostPlan:
     except MailstateError as exc:
         plan = HostPlan(host.name, error=exc.diagnostics)
     plan.seconds = time.monotonic() - started
+    plan.round_trips = conn.round_trips
     return plan
 
 

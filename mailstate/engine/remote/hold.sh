@@ -9,6 +9,8 @@ umask 077
 run_id=$1 owner=$2 lock_wait=$3 payload=$4 paths=$5 checks=$6
 base=/var/lib/mailstate
 lock=$base/lock
+t0=$(date +%s%N)
+mark() { echo "T hold-$1 $(( ($(date +%s%N) - t0) / 1000000 ))"; }
 mkdir -p "$base" && chmod 700 "$base" || { echo "FAIL cannot create $base"; exit 2; }
 
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
@@ -42,6 +44,7 @@ echo $$ > "$lock/holder"
 printf 'run=%s\nowner=%s\nstarted=%s\nholder=%s\n' "$run_id" "$owner" \
   "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$$" > "$lock/info.tmp" && mv "$lock/info.tmp" "$lock/info"
 echo "LOCK ok"
+mark locked
 
 stage=$(mktemp -d "$base/stage.XXXXXX") || { echo "FAIL cannot create a stage dir in $base"; exit 2; }
 echo "$stage" > "$lock/stage"
@@ -60,11 +63,16 @@ mkdir "$stage/files"
 if ! head -c "$payload" | tar -x -f - -C "$stage/files" 2> "$stage/tar.err"; then
   echo "FAIL unpacking the candidate files: $(head -c 500 "$stage/tar.err")"; cleanup; exit 2
 fi
+# Postfix re-reads a file modified within the last second until it "cools down" (300 ms
+# naps, load_file.c): date the candidates 3 s back, on the host's clock, so postconf,
+# postmap and the reloaded daemons read them at once.
+find "$stage/files" -type f -exec touch -d "@$(( $(date +%s) - 3 ))" {} +
 # Staging must fit on the host's disk: a full disk fails here, before any live file.
 if ! dd if=/dev/zero of="$stage/space" bs=65536 count=16 2>/dev/null; then
   echo "FAIL no space left in $base for staging"; cleanup; exit 2
 fi
 rm -f "$stage/space"
+mark staged
 
 report() {  # report NAME RC FILE: one line per check, the tool output base64-encoded
   printf 'C %s %s ' "$1" "$2"; base64 -w0 < "$3"; echo
@@ -73,8 +81,8 @@ report() {  # report NAME RC FILE: one line per check, the tool output base64-en
 check_postfix() {
   d=$stage/postfix; mkdir "$d"
   for f in main.cf master.cf; do
-    if [ -f "$stage/files/etc/postfix/$f" ]; then cp "$stage/files/etc/postfix/$f" "$d/$f"
-    else cp /etc/postfix/$f "$d/$f"; fi
+    if [ -f "$stage/files/etc/postfix/$f" ]; then cp -p "$stage/files/etc/postfix/$f" "$d/$f"
+    else cp -p /etc/postfix/$f "$d/$f"; fi
   done
   postconf -c /etc/postfix -n > /dev/null 2> "$stage/pf.live"
   postconf -c "$d" -n > /dev/null 2> "$stage/pf.err"; rc=$?
@@ -89,7 +97,7 @@ check_postfix() {
   awk '/^[^#[:space:]]/ && $2 == "inet" { print $1 }' "$d/master.cf" | while read -r svc; do
     port=${svc##*:}
     case "$port" in
-      ''|*[!0-9]*) grep -Eq "^$port[[:space:]]+[0-9]+/tcp" /etc/services \
+      ''|*[!0-9]*) getent services "$port/tcp" > /dev/null \
         || echo "master.cf: inet service '$svc': '$port' is not a port number or a service in /etc/services" >> "$stage/svc.err" ;;
       *) [ "$port" -ge 1 ] && [ "$port" -le 65535 ] \
         || echo "master.cf: inet service '$svc': port $port is outside 1-65535" >> "$stage/svc.err" ;;
@@ -126,6 +134,7 @@ for c in $checks; do
     dovecot) check_dovecot ;;
     php:*) check_php "${c#php:}" ;;
   esac
+  mark "${c%%:*}"
 done
 echo "READY"
 

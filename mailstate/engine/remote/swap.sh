@@ -10,6 +10,8 @@ trap '' HUP PIPE INT TERM
 umask 077
 run_id=$1 stage=$2 files=$3 actions=$4 expect=$5 verify_seconds=$6 backup_root=$7
 lock=/var/lib/mailstate/lock
+t0=$(date +%s%N)
+mark() { echo "T $1 $(( ($(date +%s%N) - t0) / 1000000 ))"; }
 [ -d "$lock" ] && [ "$(cat "$lock/stage" 2>/dev/null)" = "$stage" ] || { echo "FAIL the lock is not ours"; exit 2; }
 echo $$ > "$lock/worker"
 
@@ -30,12 +32,13 @@ echo "$files" | while read -r path mode owner group; do
 done > "$bk/manifest" || { echo "FAIL backing up into $bk"; exit 2; }
 printf 'run=%s\ncreated=%s\n' "$run_id" "$stamp" > "$bk/info"
 printf '%s\n' "$actions" > "$bk/actions"
-sync
+find "$bk" -type f -exec sync {} +  # the backup is on disk before any live file changes
 
-# put SRC DEST MODE OWNER GROUP: atomic replace, never a half-written DEST
+# put SRC DEST MODE OWNER GROUP: atomic replace, never a half-written DEST (cp -p keeps
+# the staged mtime, dated back by hold.sh so Postfix does not wait for the file to cool)
 put() {
   tmp=$(dirname "$2")/.mailstate.$(basename "$2").$run_id
-  cp "$1" "$tmp" && chmod "$3" "$tmp" && chown "$4:$5" "$tmp" && sync "$tmp" \
+  cp -p "$1" "$tmp" && chmod "$3" "$tmp" && chown "$4:$5" "$tmp" && sync "$tmp" \
     && mv -f "$tmp" "$2" || { rm -f "$tmp"; return 1; }
 }
 
@@ -65,6 +68,7 @@ run_actions() {  # runs every action line; output of failures goes to $stage/act
                       if dovecot_up; then doveadm reload 2>> "$stage/act.err"; else dovecot 2>> "$stage/act.err"; fi ;;
       *) [ -n "$verb" ] && echo "unknown action $verb" >> "$stage/act.err" ;;
     esac
+    mark "$verb"
   done
 }
 
@@ -106,14 +110,16 @@ echo "$files" | while read -r path mode owner group; do
   echo "WROTE $path"
 done || failed="writing a file failed"
 
+mark swapped
 # 3. Actions and verification.
 if [ -z "$failed" ]; then
   run_actions
+  mark actions
   if [ -s "$stage/act.err" ] && grep -q . "$stage/act.err"; then
     failed="$(head -c 600 "$stage/act.err" | tr '\n' ' ')"
   fi
-  sleep 0.3
   verify || failed="${failed:+$failed; }$(tr '\n' ';' < "$stage/verify.err")"
+  mark verified
 fi
 printf 'SS '; base64 -w0 < "$stage/ss.txt" 2>/dev/null; echo
 
