@@ -1,13 +1,123 @@
-"""`mailstate lint` (placeholder until its issue lands)."""
+"""`mailstate lint`: check desired states (files or an inventory's hosts), no SSH.
+
+Exit status: 0 clean or warnings only, 1 any error (an invalid state counts as errors).
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    sub.add_parser("lint", help="(not yet available)")
+    parser = sub.add_parser(
+        "lint", help="check desired states for mistakes (no SSH)",
+        description="Validate state files and run the lint rules over them. STATE is a "
+                    "file or a state name (states/NAME.yaml, then the shipped profiles). "
+                    "With -i, every selected host's merged state is checked.",
+    )
+    parser.add_argument("states", nargs="*", metavar="STATE", help="state files or names")
+    parser.add_argument("-i", "--inventory", help="inventory file (Ansible YAML)")
+    parser.add_argument("--limit", help="hosts/groups: names, globs, !exclude, a,b, @retry")
+    parser.add_argument("--merge", action="store_true",
+                        help="merge the STATE files in order and lint the result once")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _targets(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """(name, thunk returning ResolvedState) for everything to lint."""
+    from pathlib import Path
+
+    from mailstate.diagnostics import error
+    from mailstate.inventory import SHIPPED_STATES, load_inventory, resolve_state
+    from mailstate.model.loader import load_state
+
+    def path_of(name: str) -> Path:
+        candidates = [Path(name), Path("states") / f"{name}.yaml", SHIPPED_STATES / f"{name}.yaml"]
+        found = next((p for p in candidates if p.is_file()), None)
+        if found is None:
+            raise error(f"state {name!r} not found", fix="looked in: " +
+                        ", ".join(str(p) for p in candidates))
+        return found
+
+    targets: list[tuple[str, Any]] = []
+    if args.states:
+        paths = [path_of(s) for s in args.states]
+        if args.merge:
+            targets.append((" + ".join(map(str, paths)), lambda: load_state(paths)))
+        else:
+            targets += [(str(p), lambda p=p: load_state([p])) for p in paths]
+    if args.inventory:
+        inventory = load_inventory(args.inventory)
+        for host in inventory.select(args.limit):
+            targets.append((host.name, lambda h=host: resolve_state(h, inventory)))
+    if not targets:
+        raise error("nothing to lint: give STATE files or -i INVENTORY",
+                    fix="mailstate lint states/hardened.yaml   or   mailstate lint -i "
+                        "inventory/lab.yaml")
+    return targets
+
+
+def _check(thunk: Any) -> tuple[list[Any], list[str]]:
+    from mailstate.diagnostics import MailstateError
+    from mailstate.lint import lint
+    from mailstate.model.masking import mask_text
+
+    try:
+        resolved = thunk()
+    except MailstateError as exc:
+        return exc.diagnostics, []
+    secrets = resolved.state.secret_values()
+    found = []
+    for diag in lint(resolved):
+        found.append(type(diag)(diag.severity, mask_text(diag.summary, secrets), diag.location,
+                                mask_text(diag.detail, secrets), diag.fix, diag.reference,
+                                diag.code, diag.extra))
+    return found, resolved.files
+
+
+def _print_human(results: list[tuple[str, list[Any]]]) -> None:
+    import sys
+
+    from mailstate.console import use_color
+
+    console = None
+    if use_color():
+        from rich.console import Console
+
+        console = Console(highlight=False)
+    style = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+    for name, diagnostics in results:
+        if len(results) > 1:
+            sys.stdout.write(f"== {name}\n")
+        for diag in diagnostics:
+            if console is None:
+                sys.stdout.write(diag.format() + "\n")
+                continue
+            from rich.markup import escape
+
+            head, _, rest = diag.format().partition(f"{diag.severity}")
+            console.print(escape(head) + f"[{style[diag.severity]}]{diag.severity}[/]"
+                          + escape(rest))
+    counts = {s: sum(d.severity == s for _, ds in results for d in ds)
+              for s in ("error", "warning", "info")}
+    sys.stdout.write(f"{counts['error']} error(s), {counts['warning']} warning(s), "
+                     f"{counts['info']} info in {len(results)} state(s)\n")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("mailstate lint: not implemented yet")
+    from mailstate.console import emit_json
+
+    results: list[tuple[str, list[Any]]] = []
+    documents = []
+    for name, thunk in _targets(args):
+        diagnostics, files = _check(thunk)
+        results.append((name, diagnostics))
+        documents.append({"target": name, "files": files,
+                          "findings": [d.to_json() for d in diagnostics]})
+    failed = any(d.severity == "error" for _, ds in results for d in ds)
+    if args.json:
+        emit_json({"ok": not failed, "targets": documents})
+    else:
+        _print_human(results)
+    return 1 if failed else 0

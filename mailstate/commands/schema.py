@@ -1,13 +1,46 @@
-"""`mailstate schema` (placeholder until its issue lands)."""
+"""`mailstate schema`: the JSON Schema of state files, for editor completion and checks.
+
+Point an editor at it, e.g. for the YAML language server:
+`# yaml-language-server: $schema=mailstate-state.schema.json` at the top of a state file.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    sub.add_parser("schema", help="(not yet available)")
+    parser = sub.add_parser("schema", help="write the JSON Schema of state files")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+
+
+def state_file_schema() -> dict[str, Any]:
+    from mailstate.model import MailState
+
+    schema = MailState.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mailstate state file"
+    schema["properties"]["vars"] = {
+        "type": "object",
+        "description": "defaults for {{ name }} substitution; inventory variables override",
+    }
+    return schema
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("mailstate schema: not implemented yet")
+    import json
+    import sys
+    from pathlib import Path
+
+    from mailstate.diagnostics import error
+
+    text = json.dumps(state_file_schema(), indent=2, sort_keys=True) + "\n"
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise error(f"cannot write {args.output}: {exc.strerror or exc}", args.output) from None
+    return 0

@@ -1,13 +1,66 @@
-"""`mailstate show` (placeholder until its issue lands)."""
+"""`mailstate show HOST`: the merged desired state of a host and where each value came from.
+
+Secrets are always masked. A table on a terminal, `path = value  # file:line` lines
+otherwise, or `--json`.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    sub.add_parser("show", help="(not yet available)")
+    parser = sub.add_parser("show", help="print a host's merged desired state and its sources")
+    parser.add_argument("host", metavar="HOST", help="host name from the inventory")
+    parser.add_argument("-i", "--inventory", required=True, help="inventory file")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _print_plain(header: list[str], rows: list[Any]) -> None:
+    import sys
+
+    for line in header:
+        sys.stdout.write(f"# {line}\n")
+    width = min(72, max((len(f"{r.path} = {r.value}") for r in rows), default=0))
+    for row in rows:
+        text = f"{row.path} = {row.value}"
+        sys.stdout.write(f"{text:<{width}}  # {row.source or '?'}\n")
+
+
+def _print_table(header: list[str], rows: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="\n".join(header), title_justify="left")
+    for column in ("setting", "value", "source"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row.path, row.value, str(row.source or "?"))
+    Console().print(table)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("mailstate show: not implemented yet")
+    from mailstate.console import emit_json, use_color
+    from mailstate.inventory import load_inventory, resolve_state
+    from mailstate.model.rows import state_rows
+
+    inventory = load_inventory(args.inventory)
+    host = inventory.host(args.host)
+    resolved = resolve_state(host, inventory)
+    rows = state_rows(resolved)
+    if args.json:
+        emit_json({
+            "host": host.name, "address": host.address, "port": host.port,
+            "states": resolved.files,
+            "settings": [{"path": r.path, "value": r.value,
+                          "source": str(r.source) if r.source else None} for r in rows],
+        })
+        return 0
+    header = [f"host {host.name} ({host.address}:{host.port})",
+              "states: " + (" < ".join(resolved.files) or "(none)")]
+    if use_color():
+        _print_table(header, rows)
+    else:
+        _print_plain(header, rows)
+    return 0

@@ -32,6 +32,7 @@ class ResolvedState:
     files: list[str] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
     variables: dict[str, Any] = field(default_factory=dict)
+    nodes: dict[str, Location] = field(default_factory=dict)  # every node, for locate()
 
     def locate(self, path: str | tuple[str | int, ...]) -> Location | None:
         """Location of a dotted path, or of its nearest ancestor that has one."""
@@ -39,7 +40,8 @@ class ResolvedState:
 
         parts = split_dotted(path) if isinstance(path, str) else path
         for depth in range(len(parts), 0, -1):
-            found = self.sources.get(dotted(parts[:depth]))
+            key = dotted(parts[:depth])
+            found = self.sources.get(key) or self.nodes.get(key)
             if found is not None:
                 return found
         return Location(self.files[-1]) if self.files else None
@@ -111,8 +113,9 @@ def build_state(layers: Sequence[StateLayer], overrides: Mapping[str, Any] | Non
         state = MailState.model_validate(merged.data)
     except ValidationError as exc:
         raise MailstateError(to_diagnostics(exc, merged)) from None
+    nodes = {dotted(p): loc for p, loc in merged.values.items() if p}
     return ResolvedState(state, _leaf_sources(merged), list(files), list(merged.duplicates),
-                         variables)
+                         variables, nodes)
 
 
 def load_state(paths: Sequence[str | Path],

@@ -92,7 +92,7 @@ command_directory str /usr/sbin
 command_execution_directory str
 command_expansion_filter str 1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 command_time_limit time 1000s
-compatibility_level int 0
+compatibility_level str 0
 config_directory str /etc/postfix
 confirm_delay_cleared bool no
 connection_cache_protocol_timeout time 5s

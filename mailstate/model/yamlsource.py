@@ -83,6 +83,10 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: DocPath) -> Any:
         self.doc.values[path] = _loc(self.doc.file, node.start_mark)
+        if not isinstance(node, yaml.ScalarNode) and not node.tag.startswith(_TAG):
+            self.errors.append(Diagnostic(
+                "error", f"expected a tag on a plain value only, found {node.tag} on a "
+                "mapping or list", _loc(self.doc.file, node.start_mark), code="yaml"))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):

@@ -1,0 +1,23 @@
+"""`mailstate lint`: rules over a merged desired state, before it goes near a server.
+
+Each rule (see `RULES`) is a small function registered with an id, a severity and a
+reference; findings are `Diagnostic`s located at the YAML line that set the value. The
+rules cover the seed guide's mistakes (MAIL-FACTS.md 1-10), SMTP AUTH/TLS exposure, and
+cross-service requirements (Postfix SASL -> Dovecot socket, Roundcube -> listeners).
+"""
+
+from __future__ import annotations
+
+from mailstate.diagnostics import Diagnostic
+from mailstate.lint import cross_rules, postfix_rules, service_rules  # noqa: F401 (register)
+from mailstate.lint.registry import RULES, Finding, Rule, rule, run
+from mailstate.lint.view import StateView
+from mailstate.model.loader import ResolvedState
+
+__all__ = ["RULES", "Finding", "Rule", "StateView", "lint", "rule"]
+
+
+def lint(resolved: ResolvedState, existing_paths: set[str] | None = None) -> list[Diagnostic]:
+    """All findings for a resolved state. `existing_paths` (files known to exist on the
+    host, from facts) enables the checks that need them."""
+    return run(StateView(resolved, existing_paths))
