@@ -3,7 +3,7 @@
 The engine reads a `MailState` through its accessors (`postfix.main_values()`,
 `postfix.master`, `postfix.maps`, `dovecot.settings_flat()`, `roundcube`,
 `secret_values()`, `reveal()`); users write it as YAML state files (see docs/states.md
-and states/hardened.yaml).
+model/dovecot.py for the flat-key rule, and states/hardened.yaml).
 """
 
 from mailstate.model.dovecot import DovecotState
