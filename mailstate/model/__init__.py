@@ -2,7 +2,7 @@
 
 The engine reads a `MailState` through its accessors (`postfix.main_values()`,
 `postfix.master`, `postfix.maps`, `dovecot.settings_flat()`, `roundcube`,
-`secret_values()`, `reveal()`); users write it as YAML state files (see docs/states.md
+`secret_values()`, `reveal()`); users write it as YAML state files (see model/loader.py,
 model/dovecot.py for the flat-key rule, and states/hardened.yaml).
 """
 
