@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mailstate.lab import Lab  # noqa: E402
+from mailstate.lab import Lab
 
 
 def timed(label: str, action: object) -> float:

@@ -199,8 +199,7 @@ class Lab:
             wanted = [self.host(n) for n in range(1, count + 1)]
             running = {h.name for h in wanted if self._init_pid(h) is not None}
             fresh = [h for h in wanted if h.name not in running]
-            for h in fresh:
-                network.remove_host(self.instance, h.number)
+            network.remove_hosts(self.instance, [h.number for h in fresh])
             with ThreadPoolExecutor(max_workers=min(16, len(fresh) or 1)) as pool:
                 keylines = dict(zip([h.name for h in fresh], pool.map(
                     lambda h: build.build_host(h.directory, h.name, h.address, keys), fresh),
@@ -245,8 +244,8 @@ class Lab:
                     failed.append(pending.pop(name))
             time.sleep(0.02)
         failed += pending.values()
-        for h in failed:  # keep the log, drop the half-started host
-            network.remove_host(self.instance, h.number)
+        # keep the logs, drop the half-started hosts
+        network.remove_hosts(self.instance, [h.number for h in failed])
         if failed:
             raise error(
                 f"lab host{'s' if len(failed) > 1 else ''} "
@@ -299,6 +298,7 @@ class Lab:
 
     def status(self) -> list[HostStatus]:
         """Per host: address, whether sshd/postfix/dovecot run, listening ports."""
+        preflight.check()
         numbers = sorted(int(p.name[1:]) for p in self.state_dir.glob("h*")
                          if p.name[1:].isdigit() and (p / "pid").exists())
         hosts = [self.host(n) for n in numbers]
@@ -313,6 +313,7 @@ class Lab:
 
     def reset(self, names: list[str] | None = None) -> list[HostStatus]:
         """Stock files back, engine leftovers removed, changed or stopped services restarted."""
+        preflight.check()
         with self._locked():
             hosts = [self.host(n) for n in names] if names else self.hosts()
             for h in hosts:
@@ -340,6 +341,7 @@ class Lab:
 
     def down(self) -> None:
         """Stop every host of this instance; remove namespaces, veths, bridge, host trees."""
+        preflight.check()
         with self._locked():
             for h in (self.host(int(p.name[1:])) for p in self.state_dir.glob("h*")
                       if p.name[1:].isdigit()):

@@ -101,22 +101,20 @@ def instance_links(instance: int) -> list[str]:
     return sorted(n for n in os.listdir("/sys/class/net") if pattern.match(n))
 
 
-def pids_in_netns(ns: str) -> list[int]:
-    """Every process whose network namespace is `ns` (by inode)."""
-    try:
-        st = os.stat(NETNS_DIR / ns)
-    except FileNotFoundError:
+def pids_in_netns(names: list[str]) -> list[int]:
+    """Every process whose network namespace is one of `names` (by inode; one /proc scan)."""
+    wanted = set()
+    for ns in names:
+        with contextlib.suppress(FileNotFoundError):
+            wanted.add(f"net:[{os.stat(NETNS_DIR / ns).st_ino}]")
+    if not wanted:
         return []
-    wanted = f"net:[{st.st_ino}]"
     found = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if os.readlink(f"/proc/{entry}/ns/net") == wanted:
-                found.append(int(entry))
-        except OSError:
-            continue
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{entry}/ns/net") in wanted:
+                    found.append(int(entry))
     return found
 
 
@@ -145,20 +143,26 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def remove_host(instance: int, number: int) -> None:
-    """Kill everything in one host's namespace, then remove the namespace and veth."""
-    ns = netns_name(instance, number)
-    kill_and_wait(pids_in_netns(ns))
-    if (NETNS_DIR / ns).exists():
-        ip("netns", "del", ns, check=False)
-    if link_exists(ns):
-        ip("link", "del", ns, check=False)
+def remove_hosts(instance: int, numbers: list[int]) -> None:
+    """Kill everything in these hosts' namespaces, then remove the namespaces and veths."""
+    names = [netns_name(instance, n) for n in numbers]
+    present = [ns for ns in names if (NETNS_DIR / ns).exists()]
+    kill_and_wait(pids_in_netns(present))
+    lines = [f"netns del {ns}" for ns in present]
+    lines += [f"link del {ns}" for ns in names if link_exists(ns)]
+    if lines:
+        ip("-force", "-batch", "-", stdin="\n".join(lines) + "\n", check=False)
+    # a veth whose namespace went first disappears with it; catch any straggler
+    for ns in names:
+        if link_exists(ns):
+            ip("link", "del", ns, check=False)
 
 
 def remove_instance(instance: int) -> None:
     """Remove every namespace, veth and the bridge of `instance`."""
-    for ns in instance_netns(instance):
-        kill_and_wait(pids_in_netns(ns))
-        ip("netns", "del", ns, check=False)
-    for link in instance_links(instance):
-        ip("link", "del", link, check=False)
+    numbers = {int(n.split("h")[-1]) for n in instance_netns(instance)}
+    numbers |= {int(n.split("h")[-1]) for n in instance_links(instance)
+                if n != bridge_name(instance)}
+    remove_hosts(instance, sorted(numbers))
+    if link_exists(bridge_name(instance)):
+        ip("link", "del", bridge_name(instance), check=False)

@@ -56,16 +56,21 @@ def _same_meta(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_mode, a.st_uid, a.st_gid) == (b.st_mode, b.st_uid, b.st_gid)
 
 
-def _same_content(stock: Path, live: Path, a: os.stat_result, b: os.stat_result) -> bool:
-    if stat.S_ISLNK(a.st_mode):
-        return os.readlink(stock) == os.readlink(live)
-    if not stat.S_ISREG(a.st_mode):
+def _same_content(stock: str, live: str, a: os.stat_result, b: os.stat_result) -> bool:
+    """Same bytes (files) or target (symlinks); metadata first, contents only if needed."""
+    if stat.S_ISDIR(a.st_mode):
         return True
     if a.st_size != b.st_size:
         return False
-    if a.st_mtime_ns == b.st_mtime_ns:
+    if a.st_mtime_ns == b.st_mtime_ns:  # cp -a kept it; any write since changes mtime
         return True
-    same = stock.read_bytes() == live.read_bytes()
+    if stat.S_ISLNK(a.st_mode):
+        same = os.readlink(stock) == os.readlink(live)
+    elif stat.S_ISREG(a.st_mode):
+        with open(stock, "rb") as x, open(live, "rb") as y:
+            same = x.read() == y.read()
+    else:
+        same = True
     if same:  # next time the metadata fast path applies
         os.utime(live, ns=(a.st_atime_ns, a.st_mtime_ns), follow_symlinks=False)
     return same
@@ -109,8 +114,8 @@ def restore_tree(stock_root: Path, live_root: Path) -> list[str]:
         changed.append(rel)
     for rel in sorted(stock):  # parents before children
         a = stock[rel]
-        src, dst = stock_root / rel, live_root / rel
         b = live.get(rel)
+        src, dst = os.path.join(stock_root, rel), os.path.join(live_root, rel)
         if b is not None and stat.S_IFMT(a.st_mode) == stat.S_IFMT(b.st_mode) \
                 and _same_content(src, dst, a, b):
             if not _same_meta(a, b):
@@ -120,8 +125,8 @@ def restore_tree(stock_root: Path, live_root: Path) -> list[str]:
                 changed.append(rel)
             continue
         if b is not None and not (stat.S_ISDIR(a.st_mode) and stat.S_ISDIR(b.st_mode)):
-            _remove(dst)
-        _copy_entry(src, dst, a)
+            _remove(Path(dst))
+        _copy_entry(Path(src), Path(dst), a)
         changed.append(rel)
     return changed
 
