@@ -33,6 +33,7 @@ BACKUP_ROOT = "/var/backups/mailstate"
 CHECK_NAMES = {
     "postconf-n": "postconf -n", "postconf-M": "postconf -M", "inet-ports": "master.cf ports",
     "doveconf": "doveconf -n", "php-include": "php -l / include",
+    "tls-files": "TLS file check",
 }
 
 
@@ -122,7 +123,8 @@ def _expect_lines(state: MailState, plan: HostPlan) -> str:
     reloaded = {a.service for a in plan.actions if a.kind in ("reload", "restart")}
     wanted = [e for e in expected_listeners(state)
               if _service_of(e.source) in reloaded]
-    return "\n".join(f"{e.port} {e.reach}" for e in wanted)
+    owner = {"postfix": "master", "dovecot": "dovecot"}
+    return "\n".join(f"{e.port} {e.reach} {owner[_service_of(e.source)]}" for e in wanted)
 
 
 def _service_of(source: str) -> str:
@@ -285,7 +287,7 @@ def _swap(name: str, state: MailState, conn: Connection, plan: HostPlan,
             str(options.verify_seconds), BACKUP_ROOT]
     out = conn.run(sh_command(remote_script("swap.sh"), args),
                    timeout=options.verify_seconds + 120)
-    failure, rolled_back = "", False
+    failure, rolled_back, after = "", False, []
     for line in out.text().splitlines():
         tag, _, rest = line.partition(" ")
         if tag == "BACKUP":
@@ -296,6 +298,8 @@ def _swap(name: str, state: MailState, conn: Connection, plan: HostPlan,
             failure = rest
         elif tag == "ROLLEDBACK":
             rolled_back = True
+        elif tag == "AFTER":
+            after.append(rest)
         elif tag == "T":
             _timing(result, rest)
     if "DONE ok" in out.text():
@@ -303,7 +307,9 @@ def _swap(name: str, state: MailState, conn: Connection, plan: HostPlan,
     elif rolled_back:
         result.status = "rolled-back"
         result.messages.append(_diag(name, "the change did not come up and was rolled back",
-                                     failure, code="rolled-back",
+                                     "why: " + failure.replace(";", "\n     ").strip()
+                                     + "\nafter rollback: " + (", ".join(after) or "-"),
+                                     code="rolled-back",
                                      fix="the files are as before; backup kept in "
                                          f"{result.backup}"))
     else:

@@ -93,6 +93,14 @@ check_postfix() {
   report postconf-n "$rc" "$stage/pf.extra"
   postconf -c "$d" -M > /dev/null 2> "$stage/pm.err"; rc=$?
   report postconf-M "$rc" "$stage/pm.err"
+  # Postfix does not check that TLS files exist until a client connects: check them now.
+  for key in smtpd_tls_cert_file smtpd_tls_key_file smtp_tls_cert_file smtp_tls_key_file \
+             smtpd_tls_CAfile smtp_tls_CAfile; do
+    path=$(postconf -c "$d" -hx "$key" 2>/dev/null)
+    [ -z "$path" ] || [ -r "$path" ] || echo "main.cf: $key = $path: no such readable file"
+  done > "$stage/tls.err"
+  [ -s "$stage/tls.err" ] && rc=1 || rc=0
+  report tls-files "$rc" "$stage/tls.err"
   : > "$stage/svc.err"
   awk '/^[^#[:space:]]/ && $2 == "inet" { print $1 }' "$d/master.cf" | while read -r svc; do
     port=${svc##*:}
@@ -110,8 +118,13 @@ check_postfix() {
 check_dovecot() {
   cp -a /etc/dovecot "$stage/dovecot"
   [ -d "$stage/files/etc/dovecot" ] && cp -a "$stage/files/etc/dovecot/." "$stage/dovecot/"
-  doveconf -c "$stage/dovecot/dovecot.conf" -n > /dev/null 2> "$stage/dc.err"; rc=$?
+  doveconf -c "$stage/dovecot/dovecot.conf" -n > "$stage/dc.out" 2> "$stage/dc.err"; rc=$?
   sed -i "s#$stage/dovecot#/etc/dovecot#g" "$stage/dc.err"
+  # doveconf does not open `key = <file` values; Dovecot needs them readable to start.
+  sed -n 's/^[[:space:]]*\([a-z_]*\) = <\(.*\)$/\1 \2/p' "$stage/dc.out" | while read -r key path; do
+    [ -r "$path" ] || echo "dovecot: $key = <$path: no such readable file (Dovecot would not start)"
+  done >> "$stage/dc.err"
+  [ $rc -eq 0 ] && grep -q "no such readable file" "$stage/dc.err" && rc=1
   report doveconf "$rc" "$stage/dc.err"
 }
 

@@ -72,18 +72,22 @@ run_actions() {  # runs every action line; output of failures goes to $stage/act
   done
 }
 
-services_check() {  # prints one line per problem; nothing when all is well
-  case "$actions" in *postfix*) postfix_up || echo "postfix master is not running" ;; esac
+services_check() {  # prints one line per problem (DEAD: ... when a daemon is gone)
+  case "$actions" in *postfix*) postfix_up || echo "DEAD postfix master is not running" ;; esac
   case "$actions" in *dovecot*)
-    dovecot_up || echo "dovecot is not running"
+    dovecot_up || echo "DEAD dovecot is not running"
     doveadm log errors 2>/dev/null | grep -vxF -f "$stage/dv.before" | grep -iE 'fatal|error' | tail -n 3
   ;; esac
-  ss -ltnH > "$stage/ss.txt" 2>/dev/null
-  printf '%s\n' "$expect" | awk 'NR==FNR { if ($1 != "") want[$1] = $2; next }
+  ss -ltnpH > "$stage/ss.txt" 2>/dev/null
+  # expect lines: PORT REACH OWNER (public|localhost|closed; master|dovecot)
+  printf '%s\n' "$expect" | awk 'NR==FNR { if ($1 != "") { want[$1] = $2; owner[$1] = $3 }; next }
     { addr = $4; port = addr; sub(/.*:/, "", port); host = addr; sub(/:[^:]*$/, "", host)
+      who = $0; sub(/.*users:\(\("/, "", who); sub(/".*/, "", who)
+      if (who != owner[port] && who != "") foreign[port] = who
       if (host ~ /^(127\.|\[::1\]|::1)/) lo[port] = 1; else pub[port] = 1 }
     END { for (p in want) {
       r = want[p]
+      if (p in foreign && r != "closed") print "port " p " is held by another process (" foreign[p] "), not " owner[p]
       if (r == "closed" && (lo[p] || pub[p])) print "port " p " is listening but should be closed"
       if (r == "public" && !pub[p]) print "port " p " is not listening"
       if (r == "localhost" && pub[p]) print "port " p " listens beyond localhost"
@@ -91,11 +95,12 @@ services_check() {  # prints one line per problem; nothing when all is well
     } }' - "$stage/ss.txt"
 }
 
-verify() {  # poll until the services look right or time runs out
+verify() {  # poll until the services look right; give up at once when a daemon died
   deadline=$(( $(date +%s) + verify_seconds ))
   while :; do
     services_check > "$stage/verify.err"
     [ -s "$stage/verify.err" ] || return 0
+    grep -q '^DEAD ' "$stage/verify.err" && { sleep 0.3; services_check > "$stage/verify.err"; return 1; }
     [ "$(date +%s)" -ge "$deadline" ] && return 1
     sleep 0.2
   done
@@ -118,7 +123,7 @@ if [ -z "$failed" ]; then
   if [ -s "$stage/act.err" ] && grep -q . "$stage/act.err"; then
     failed="$(head -c 600 "$stage/act.err" | tr '\n' ' ')"
   fi
-  verify || failed="${failed:+$failed; }$(tr '\n' ';' < "$stage/verify.err")"
+  verify || failed="${failed:+$failed; }$(sed 's/^DEAD //' "$stage/verify.err" | tr '\n' ';')"
   mark verified
 fi
 printf 'SS '; base64 -w0 < "$stage/ss.txt" 2>/dev/null; echo
@@ -138,6 +143,10 @@ esac
 case "$actions" in *restart-postfix*) postfix stop > /dev/null 2>&1; sleep 0.2; postfix start > /dev/null 2>&1 ;;
   *reload-postfix*) postfix reload > /dev/null 2>&1 || postfix start > /dev/null 2>&1 ;; esac
 case "$actions" in *dovecot*) if dovecot_up; then doveadm reload; else dovecot; fi 2>/dev/null ;; esac
+sleep 0.5
+for svc in postfix dovecot; do
+  case "$actions" in *$svc*) ${svc}_up && echo "AFTER $svc running" || echo "AFTER $svc NOT running" ;; esac
+done
 echo "ROLLEDBACK $bk"
 rm -f "$lock/worker"
 exit 1
