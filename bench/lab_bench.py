@@ -2,7 +2,7 @@
 
 Start-up cost is paid by every test run and every new user's first minute; reset is
 paid by every real-host test. Aims: 3 hosts < 5 s, 20 hosts < 30 s. Uses its own lab
-instance (MAILSTATE_BENCH_LAB_INSTANCE, default 9) and tears it down at the end.
+instance (MAILSTATE_BENCH_LAB_INSTANCE, default 12) and tears it down at the end.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def timed(label: str, action: object) -> float:
 
 
 def main() -> int:
-    lab = Lab(int(os.environ.get("MAILSTATE_BENCH_LAB_INSTANCE", "9")))
+    lab = Lab(int(os.environ.get("MAILSTATE_BENCH_LAB_INSTANCE", "12")))
     print(f"mailstate lab benchmark (instance {lab.instance}, {os.cpu_count()} CPUs)")
     lab.down()
     try:

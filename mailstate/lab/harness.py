@@ -209,7 +209,7 @@ class Lab:
                 (h.directory / "mail").write_text("1\n" if mail else "0\n")
                 self._spawn(h, mail)
             self._wait_ready(fresh, mail)
-            if mail:
+            if mail:  # a running --no-mail host gets its mail daemons; nothing is reset
                 self._reset_hosts([self.host(h.name) for h in wanted if h.name in running],
                                   restore_files=False, mail=True)
             self._write_known_hosts(keylines)
@@ -329,7 +329,8 @@ class Lab:
             want_mail = h.mail if mail is None else (mail or h.mail)
             if want_mail and not h.mail:
                 (h.directory / "mail").write_text("1\n")
-            script = f"/bin/bash {HOST_SCRIPT} reset {1 if want_mail else 0} {' '.join(services)}"
+            verb = "reset" if restore_files else "ensure"
+            script = f"/bin/bash {HOST_SCRIPT} {verb} {int(want_mail)} {' '.join(services)}"
             proc = self.run(h.name, script)
             if proc.returncode != 0:
                 raise error(f"lab host {h.name} did not come back after reset: "

@@ -9,6 +9,7 @@
 #   host.sh status                              one line per service, one per listener
 #   host.sh reset  MAIL [SERVICE...]            wipe engine leftovers, restart SERVICEs,
 #                                               start whatever is down, wait, print status
+#   host.sh ensure MAIL                         start whatever is down, wait, print status
 # MAIL is 1 (sshd + Postfix + Dovecot) or 0 (sshd only).
 set -u
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -184,8 +185,19 @@ cmd_reset() {
   return $rc
 }
 
+cmd_ensure() {
+  local mail=$1 s
+  for s in $(services "$mail"); do running "$s" || start "$s" >/dev/null 2>&1; done
+  # shellcheck disable=SC2046
+  wait_ports $(stock_ports "$mail")
+  local rc=$?
+  status
+  return $rc
+}
+
 case ${1:-} in
   init) shift; cmd_init "$@" ;;
+  ensure) shift; cmd_ensure "$@" ;;
   status) scan; status ;;
   reset) shift; cmd_reset "$@" ;;
   *) echo "usage: host.sh init|status|reset ..." >&2; exit 2 ;;

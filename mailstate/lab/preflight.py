@@ -61,10 +61,11 @@ def check(extra: dict[str, str] | None = None) -> None:
     if missing:
         problems.append(f"missing Debian packages: {', '.join(missing)}")
         fixes.append(apt_command(missing))
+        fixes.append("(or `./run setup`, which installs everything as root)")
     if problems:
         raise error(
             "mailstate lab cannot start: " + "; ".join(problems),
-            fix="\n".join([*fixes, "(or `./run setup`, which installs everything as root)"]),
+            fix="\n".join(fixes),
             code="lab-preflight",
         )
 

@@ -94,3 +94,14 @@ def test_a_host_that_fails_names_its_log(spare_lab: Lab,
     assert "h1 did not start" in text and str(log) in text
     assert "postfix did not start" in log.read_text()
     assert leftovers(spare_lab.instance) == [f"link msbr{spare_lab.instance}"]
+
+
+@pytest.mark.parametrize("spare_lab", [3], indirect=True)
+def test_up_with_mail_upgrades_a_no_mail_host_without_resetting(spare_lab: Lab) -> None:
+    spare_lab.up(1, mail=False)
+    spare_lab.run("h1", "mkdir -p /var/lib/mailstate && touch /var/lib/mailstate/lock")
+    [h1] = spare_lab.up(1)
+    assert h1.mail
+    [status] = spare_lab.status()
+    assert status.ports == [22, 25, 110, 143, 993, 995]
+    assert spare_lab.run("h1", "test -e /var/lib/mailstate/lock").returncode == 0

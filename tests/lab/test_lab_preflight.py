@@ -19,3 +19,10 @@ def test_missing_package_gives_the_exact_apt_command() -> None:
 
 def test_apt_command_is_sorted_and_unique() -> None:
     assert preflight.apt_command(["b", "a", "b"]).endswith("apt-get install -y a b")
+
+
+def test_not_root_is_one_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(preflight.os, "geteuid", lambda: 1000)
+    message = preflight.check_message()
+    assert message is not None
+    assert "needs root" in message and message.count("error") == 1
