@@ -5,20 +5,24 @@ state), so the engine is tested against the files it will meet in the field. The
 trees are copied from this machine's packages and completed the way Debian's
 maintainer scripts would on a machine with `ssl-cert`: the snakeoil paths hold a cert
 from the lab CA, Dovecot's `private/dovecot.pem` links to it, main.cf is Debian's
-template plus the TLS block. Everything a test may dirty is also kept in `stock/`, the
-reference `reset` restores from.
+template plus the TLS block. What `reset` restores from is the instance's `template/fs` (the
+part every host shares, built once per instance) overlaid with the host's `own/` (its
+name, keys, certificate, des_key): a host costs one `cp` and no key-generating
+process, so 20 or 100 hosts start quickly.
 """
 
 from __future__ import annotations
 
 import grp
 import os
+import pwd
 import secrets
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from mailstate.lab import pki
 
 # Trees the engine manages, snapshotted in `stock/` and compared on reset.
 CONFIG_TREES = ("etc/postfix", "etc/dovecot", "etc/ssh", "etc/roundcube", "etc/ssl")
@@ -181,23 +185,32 @@ def gid_of(group: str) -> int:
         return 0
 
 
-# Files written here get an mtime an hour back: Postfix tools sleep up to ~2 s when
-# main.cf changed within the last second or two (a guard against half-written files),
-# which would otherwise double every host's start-up.
-AGE = 3600
+def uid_of(user: str) -> int:
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return 0
 
 
-def write(path: Path, text: str, mode: int = 0o644, gid: int = 0) -> None:
+def stock_time() -> float:
+    """The mtime given to every generated file: the package's own template date.
+
+    Old, so Postfix tools do not sleep (they wait up to ~2 s when main.cf changed in
+    the last second or two, a guard against half-written files), and fixed, so a
+    rebuilt template is byte- and metadata-identical to the previous one.
+    """
+    return os.stat("/usr/share/postfix/main.cf.debian").st_mtime
+
+
+def write(path: Path, data: str | bytes, mode: int = 0o644, gid: int = 0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    if isinstance(data, str):
+        data = data.encode()
+    path.write_bytes(data)
     os.chown(path, 0, gid)
     os.chmod(path, mode)
-    age(path)
-
-
-def age(path: Path) -> None:
-    past = time.time() - AGE
-    os.utime(path, (past, past), follow_symlinks=False)
+    when = stock_time()
+    os.utime(path, (when, when))
 
 
 def ensure_instance_keys(state: Path, instance: int) -> InstanceKeys:
@@ -206,33 +219,14 @@ def ensure_instance_keys(state: Path, instance: int) -> InstanceKeys:
                         state / "client_ed25519")
     if not keys.ca_cert.exists() or not keys.ca_key.exists():
         keys.ca_cert.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-           "ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650",
-           "-subj", f"/CN=mailstate lab CA {instance}",
-           "-addext", "basicConstraints=critical,CA:TRUE",
-           "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-           "-keyout", keys.ca_key, "-out", keys.ca_cert)
+        cert, key = pki.make_ca(f"mailstate lab CA {instance}")
+        write(keys.ca_key, key, 0o600)
+        write(keys.ca_cert, cert)
     if not keys.client_key.exists() or not keys.client_pub.exists():
         keys.client_key.unlink(missing_ok=True)
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"mailstate-lab-{instance}",
            "-f", keys.client_key)
     return keys
-
-
-def issue_cert(keys: InstanceKeys, fqdn: str, address: str, cert: Path, key: Path) -> None:
-    """A server cert for one host, SAN = its name, its address and loopback."""
-    san = f"DNS:{fqdn},DNS:localhost,IP:{address},IP:127.0.0.1"
-    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-       "-nodes", "-days", "825", "-subj", f"/CN={fqdn}",
-       "-CA", keys.ca_cert, "-CAkey", keys.ca_key,
-       "-addext", f"subjectAltName={san}",
-       "-addext", "basicConstraints=critical,CA:FALSE",
-       "-addext", "keyUsage=critical,digitalSignature,keyEncipherment",
-       "-addext", "extendedKeyUsage=serverAuth",
-       "-keyout", key, "-out", cert)
-    os.chown(key, 0, gid_of("ssl-cert"))
-    os.chmod(key, 0o640)
-    os.chmod(cert, 0o644)
 
 
 def main_cf(fqdn: str) -> str:
@@ -247,48 +241,33 @@ def prepare_spool(spool: Path) -> None:
     """Make the first `postfix start` as quick as later ones.
 
     A spool that never saw Postfix run lacks `hold` and `trace`; the first start then
-    runs post-install's create-missing (about 2 s). Create them as post-install would,
-    drop a stale master.pid, and skip the integrity checks on the lab's first start.
+    runs post-install's create-missing. Create them as post-install would, drop a stale
+    master.pid, and skip the integrity checks on the lab's first start.
     """
     (spool / "pid" / "master.pid").unlink(missing_ok=True)
-    postfix_uid = _uid_of("postfix")
     for name in ("hold", "trace"):
         path = spool / name
         path.mkdir(mode=0o700, exist_ok=True)
-        os.chown(path, postfix_uid, 0)
+        os.chown(path, uid_of("postfix"), 0)
     (spool / "quick-start").touch()
 
 
-def _uid_of(user: str) -> int:
-    import pwd
-
-    try:
-        return pwd.getpwnam(user).pw_uid
-    except KeyError:
-        return 0
-
-
-def build_host(hostdir: Path, name: str, address: str, keys: InstanceKeys) -> str:
-    """Create `hostdir/{fs,stock,varlib}` from scratch; return the host's public key line."""
-    if hostdir.exists():
-        shutil.rmtree(hostdir)
-    fs = hostdir / "fs"
+def ensure_template(state: Path, keys: InstanceKeys) -> Path:
+    """`state/template/fs`: what every host of the instance shares, built once."""
+    template = state / "template"
+    if (template / "complete").exists():
+        return template / "fs"
+    if template.exists():
+        shutil.rmtree(template)
+    fs = template / "fs"
     fs.mkdir(parents=True)
-    (hostdir / "varlib" / "upper").mkdir(parents=True)
-    (hostdir / "varlib" / "work").mkdir()
     for parent in sorted({str(Path(t).parent) for t in COPIED_TREES}):
         dest = fs / parent.lstrip("/")
         dest.mkdir(parents=True, exist_ok=True)
         sh("cp", "-a", *(t for t in COPIED_TREES if str(Path(t).parent) == parent), dest)
-    fqdn = f"{name}.test"
-
     etc = fs / "etc"
-    write(etc / "postfix" / "main.cf", main_cf(fqdn))
-    write(etc / "hostname", f"{fqdn}\n")
-    write(etc / "mailname", f"{fqdn}\n")
     prepare_spool(fs / "var/spool/postfix")
 
-    issue_cert(keys, fqdn, address, fs / SNAKEOIL_CERT, fs / SNAKEOIL_KEY)
     private = etc / "dovecot" / "private"
     for link, target in (("dovecot.pem", SNAKEOIL_CERT), ("dovecot.key", SNAKEOIL_KEY)):
         (private / link).unlink(missing_ok=True)
@@ -297,29 +276,57 @@ def build_host(hostdir: Path, name: str, address: str, keys: InstanceKeys) -> st
     ssh = etc / "ssh"
     for old in ssh.glob("ssh_host_*"):
         old.unlink()
-    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{fqdn}",
-       "-f", ssh / "ssh_host_ed25519_key")
     write(ssh / "sshd_config.d" / "mailstate-lab.conf", SSHD_DROPIN)
     write(ssh / "authorized_keys", keys.client_pub.read_text())
     sshd_config = ssh / "sshd_config"
-    sshd_config.write_text(sshd_config.read_text().replace(
+    write(sshd_config, sshd_config.read_text().replace(
         "Subsystem\tsftp\t/usr/lib/openssh/sftp-server", "Subsystem\tsftp\tinternal-sftp"))
-    age(sshd_config)
 
     rc = etc / "roundcube"
     rc.mkdir(mode=0o755)
-    www = gid_of("www-data")
-    write(rc / "config.inc.php", ROUNDCUBE_CONFIG.replace("{des_key}", secrets.token_hex(12)),
-          0o640, www)
-    write(rc / "debian-db-roundcube.php", ROUNDCUBE_DB, 0o640, www)
+    write(rc / "debian-db-roundcube.php", ROUNDCUBE_DB, 0o640, gid_of("www-data"))
 
     root = fs / "root"
     root.mkdir(mode=0o700)
     for dot in (".bashrc", ".profile"):
         shutil.copy2(Path("/etc/skel") / dot, root / dot)
+    (template / "complete").touch()
+    return fs
 
-    stock = hostdir / "stock" / "etc"
-    stock.parent.mkdir()
-    sh("cp", "-a", etc, stock)
-    pub = (ssh / "ssh_host_ed25519_key.pub").read_text().split()
-    return f"{address},{fqdn},{name} {pub[0]} {pub[1]}\n"
+
+def own_files(name: str, address: str, keys: InstanceKeys) -> list[tuple[str, bytes, int, int]]:
+    """(path under fs/, content, mode, gid) of the files that differ between hosts."""
+    fqdn = f"{name}.test"
+    cert, key = pki.issue_server_cert(keys.ca_cert.read_bytes(), keys.ca_key.read_bytes(),
+                                      fqdn, address)
+    host_key, host_pub = pki.make_ssh_host_key(f"root@{fqdn}")
+    www = gid_of("www-data")
+    return [
+        ("etc/postfix/main.cf", main_cf(fqdn).encode(), 0o644, 0),
+        ("etc/hostname", f"{fqdn}\n".encode(), 0o644, 0),
+        ("etc/mailname", f"{fqdn}\n".encode(), 0o644, 0),
+        (SNAKEOIL_CERT, cert, 0o644, 0),
+        (SNAKEOIL_KEY, key, 0o640, gid_of("ssl-cert")),
+        ("etc/ssh/ssh_host_ed25519_key", host_key, 0o600, 0),
+        ("etc/ssh/ssh_host_ed25519_key.pub", host_pub, 0o644, 0),
+        ("etc/roundcube/config.inc.php",
+         ROUNDCUBE_CONFIG.replace("{des_key}", secrets.token_hex(12)).encode(), 0o640, www),
+    ]
+
+
+def build_host(hostdir: Path, name: str, address: str, keys: InstanceKeys,
+               template: Path) -> str:
+    """Create `hostdir/{fs,own,varlib}` from scratch; return the host's known_hosts line."""
+    if hostdir.exists():
+        shutil.rmtree(hostdir)
+    hostdir.mkdir(parents=True)
+    (hostdir / "varlib" / "upper").mkdir(parents=True)
+    (hostdir / "varlib" / "work").mkdir()
+    sh("cp", "-a", template, hostdir / "fs")
+    files = own_files(name, address, keys)
+    for rel, data, mode, gid in files:
+        write(hostdir / "own" / rel, data, mode, gid)
+        write(hostdir / "fs" / rel, data, mode, gid)
+    pub = dict((rel, data) for rel, data, _, _ in files)["etc/ssh/ssh_host_ed25519_key.pub"]
+    kind, blob = pub.decode().split()[:2]
+    return f"{address},{name}.test,{name} {kind} {blob}\n"

@@ -195,6 +195,7 @@ class Lab:
             for mountpoint in MOUNTPOINTS:
                 Path(mountpoint).mkdir(exist_ok=True)
             keys = build.ensure_instance_keys(self.state_dir, self.instance)
+            template = build.ensure_template(self.state_dir, keys)
             network.ensure_bridge(self.instance)
             wanted = [self.host(n) for n in range(1, count + 1)]
             running = {h.name for h in wanted if self._init_pid(h) is not None}
@@ -202,7 +203,8 @@ class Lab:
             network.remove_hosts(self.instance, [h.number for h in fresh])
             with ThreadPoolExecutor(max_workers=min(16, len(fresh) or 1)) as pool:
                 keylines = dict(zip([h.name for h in fresh], pool.map(
-                    lambda h: build.build_host(h.directory, h.name, h.address, keys), fresh),
+                    lambda h: build.build_host(h.directory, h.name, h.address, keys,
+                                               template), fresh),
                     strict=True))
             network.add_hosts(self.instance, [h.number for h in fresh])
             for h in fresh:
@@ -349,9 +351,9 @@ class Lab:
                 pids = [p for p in (self._init_pid_safe(h), self._outer_pid(h)) if p]
                 network.kill_and_wait(pids)
             network.remove_instance(self.instance)
-            for p in self.state_dir.glob("h*"):
-                if p.name[1:].isdigit():
-                    subprocess.run(["rm", "-rf", "--one-file-system", str(p)], check=False)
+            doomed = [str(p) for p in self.state_dir.glob("h*") if p.name[1:].isdigit()]
+            doomed.append(str(self.state_dir / "template"))
+            subprocess.run(["rm", "-rf", "--one-file-system", *doomed], check=False)
             self.known_hosts_path.unlink(missing_ok=True)
             if self.inventory_path.parent == self.state_dir:
                 self.inventory_path.unlink(missing_ok=True)

@@ -37,19 +37,30 @@ def _scan(root: Path) -> dict[str, os.stat_result]:
     return found
 
 
-_STOCK_CACHE: dict[tuple[str, int, int], dict[str, os.stat_result]] = {}
+Entry = tuple[os.stat_result, str]  # (lstat, path to copy it from)
+_CACHE: dict[tuple[str, int, int], dict[str, os.stat_result]] = {}
 
 
-def _scan_stock(root: Path) -> dict[str, os.stat_result]:
-    """`_scan` of a stock tree, cached: stock trees are written once and never change."""
+def _scan_cached(root: Path) -> dict[str, os.stat_result]:
+    """`_scan` of a tree written once and never changed (template, own files)."""
     try:
         st = os.lstat(root)
     except FileNotFoundError:
         return {}
     key = (str(root), st.st_ino, st.st_ctime_ns)
-    if key not in _STOCK_CACHE:
-        _STOCK_CACHE[key] = _scan(root)
-    return _STOCK_CACHE[key]
+    if key not in _CACHE:
+        _CACHE[key] = _scan(root)
+    return _CACHE[key]
+
+
+def stock_entries(template: Path, own: Path) -> dict[str, Entry]:
+    """The stock tree of one host: the shared template overlaid with its own files."""
+    entries = {rel: (st, os.path.join(template, rel))
+               for rel, st in _scan_cached(template).items()}
+    for rel, st in _scan_cached(own).items():
+        if not stat.S_ISDIR(st.st_mode):
+            entries[rel] = (st, os.path.join(own, rel))
+    return entries
 
 
 def _same_meta(a: os.stat_result, b: os.stat_result) -> bool:
@@ -102,9 +113,8 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def restore_tree(stock_root: Path, live_root: Path) -> list[str]:
-    """Make `live_root` equal to `stock_root`; return the relative paths that differed."""
-    stock = _scan_stock(stock_root)
+def restore_tree(stock: dict[str, Entry], live_root: Path) -> list[str]:
+    """Make `live_root` equal to `stock`; return the relative paths that differed."""
     live = _scan(live_root)
     changed: list[str] = []
     # Extra entries first (deepest first), so a file replaced by a dir works too.
@@ -113,9 +123,9 @@ def restore_tree(stock_root: Path, live_root: Path) -> list[str]:
             _remove(live_root / rel)
         changed.append(rel)
     for rel in sorted(stock):  # parents before children
-        a = stock[rel]
+        a, src = stock[rel]
         b = live.get(rel)
-        src, dst = os.path.join(stock_root, rel), os.path.join(live_root, rel)
+        dst = os.path.join(live_root, rel)
         if b is not None and stat.S_IFMT(a.st_mode) == stat.S_IFMT(b.st_mode) \
                 and _same_content(src, dst, a, b):
             if not _same_meta(a, b):
@@ -132,10 +142,16 @@ def restore_tree(stock_root: Path, live_root: Path) -> list[str]:
 
 
 def restore_host(hostdir: Path) -> dict[str, list[str]]:
-    """Restore every config tree of one host; {tree: changed paths} for trees that changed."""
+    """Restore every config tree of one host; {tree: changed paths} for trees that changed.
+
+    The stock tree is the instance's `template/fs` (next to the host directories)
+    overlaid with the host's `own/` files.
+    """
+    template = hostdir.parent / "template" / "fs"
     result: dict[str, list[str]] = {}
     for tree in SERVICES_OF_TREE:
-        changed = restore_tree(hostdir / "stock" / tree, hostdir / "fs" / tree)
+        stock = stock_entries(template / tree, hostdir / "own" / tree)
+        changed = restore_tree(stock, hostdir / "fs" / tree)
         if changed:
             result[tree] = changed
     return result

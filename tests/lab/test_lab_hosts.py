@@ -131,3 +131,14 @@ def test_paramiko_connects_with_strict_host_keys(clean_lab: Lab) -> None:
         assert stdout.read().decode().strip() == "h3.test"
     finally:
         client.close()
+
+
+def test_tls_chain_verifies_with_the_lab_ca(clean_lab: Lab) -> None:
+    import ssl
+
+    h = clean_lab.host("h2")
+    context = ssl.create_default_context(cafile=str(clean_lab.ca_path))
+    for server_name in ("h2.test", h.address):
+        with socket.create_connection((h.address, 993), timeout=5) as raw, \
+                context.wrap_socket(raw, server_hostname=server_name) as tls:
+            assert tls.recv(64).startswith(b"* OK")
