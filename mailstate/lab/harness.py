@@ -128,9 +128,13 @@ class Lab:
 
     def hosts(self) -> list[LabHost]:
         """Hosts of this instance that are running, in order."""
-        numbers = sorted(int(p.name[1:]) for p in self.state_dir.glob("h*")
-                         if p.name[1:].isdigit() and (p / "pid").exists())
-        return [h for h in map(self.host, numbers) if self._init_pid(h) is not None]
+        return [h for h in map(self.host, self._started_numbers())
+                if self._init_pid(h) is not None]
+
+    def _started_numbers(self) -> list[int]:
+        """Numbers of the hosts that were started (running or not)."""
+        return sorted(int(p.name[1:]) for p in self.state_dir.glob("h*")
+                      if p.name[1:].isdigit() and (p / "pid").exists())
 
     # -- processes ------------------------------------------------------------------
     def _init_pid(self, host: LabHost) -> int | None:
@@ -301,9 +305,7 @@ class Lab:
     def status(self) -> list[HostStatus]:
         """Per host: address, whether sshd/postfix/dovecot run, listening ports."""
         preflight.check()
-        numbers = sorted(int(p.name[1:]) for p in self.state_dir.glob("h*")
-                         if p.name[1:].isdigit() and (p / "pid").exists())
-        hosts = [self.host(n) for n in numbers]
+        hosts = [self.host(n) for n in self._started_numbers()]
         with ThreadPoolExecutor(max_workers=min(16, len(hosts) or 1)) as pool:
             return list(pool.map(self._status_one, hosts))
 
@@ -314,10 +316,15 @@ class Lab:
         return parse_status(host.name, host.address, host.mail, proc.stdout)
 
     def reset(self, names: list[str] | None = None) -> list[HostStatus]:
-        """Stock files back, engine leftovers removed, changed or stopped services restarted."""
+        """Stock files back, engine leftovers removed, changed or stopped services restarted.
+
+        `names` None means every host that was started; one that died since is an
+        error naming its log (a test must not quietly run on fewer hosts).
+        """
         preflight.check()
         with self._locked():
-            hosts = [self.host(n) for n in names] if names else self.hosts()
+            hosts = [self.host(n) for n in names] if names else \
+                [self.host(n) for n in self._started_numbers()]
             for h in hosts:
                 self._require_pid(h.name)
             return self._reset_hosts(hosts, restore_files=True, mail=None)

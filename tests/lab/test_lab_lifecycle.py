@@ -105,3 +105,18 @@ def test_up_with_mail_upgrades_a_no_mail_host_without_resetting(spare_lab: Lab) 
     [status] = spare_lab.status()
     assert status.ports == [22, 25, 110, 143, 993, 995]
     assert spare_lab.run("h1", "test -e /var/lib/mailstate/lock").returncode == 0
+
+
+@pytest.mark.parametrize("spare_lab", [0], indirect=True)
+def test_reset_of_a_dead_host_names_its_log(spare_lab: Lab) -> None:
+    spare_lab.up(1, mail=False)
+    h1 = spare_lab.host("h1")
+    init = spare_lab._init_pid(h1)
+    assert init is not None
+    os.kill(init, 9)
+    with pytest.raises(MailstateError) as caught:
+        spare_lab.reset()
+    assert "h1" in str(caught.value) and str(h1.log_path) in str(caught.value)
+    assert [s.running for s in spare_lab.status()] == [False]
+    assert spare_lab.up(1, mail=False)[0].name == "h1"  # up brings it back
+    assert [s.running for s in spare_lab.status()] == [True]
