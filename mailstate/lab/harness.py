@@ -32,7 +32,7 @@ from mailstate.lab import build, network, preflight, restore
 
 STATE_ROOT = Path("/var/tmp/mailstate-lab")
 HOST_SCRIPT = Path(__file__).with_name("host.sh")
-START_TIMEOUT = 30.0
+START_TIMEOUT = 120.0  # generous: 100 hosts on a loaded 2-core machine
 MOUNTPOINTS = ("/etc/roundcube",)  # bind-mount targets a machine without Roundcube lacks
 CLEAN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
              "HOME": "/root", "LANG": "C.UTF-8", "TERM": "dumb"}

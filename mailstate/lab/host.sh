@@ -94,14 +94,16 @@ only_ports() {  # only_ports PORT...: the last scan saw exactly these ports
   [ "${#seen[@]}" = "$#" ] && [ -z "$(missing_ports "$@")" ]
 }
 
-wait_ports() {  # wait_ports PORT...: all listening within 15 s
-  local i
-  for ((i = 0; i < 750; i++)); do
+WAIT_SECONDS=30
+wait_ports() {  # wait_ports PORT...: all listening within $WAIT_SECONDS
+  local deadline=$((${EPOCHREALTIME/./} + WAIT_SECONDS * 1000000))
+  while :; do
     scan
     [ -z "$(missing_ports "$@")" ] && return 0
+    [ "${EPOCHREALTIME/./}" -gt "$deadline" ] && break
     sleep 0.02
   done
-  echo "ports not listening:$(missing_ports "$@")" >&2
+  echo "ports not listening after ${WAIT_SECONDS}s:$(missing_ports "$@")" >&2
   return 1
 }
 
@@ -142,6 +144,7 @@ cmd_init() {
   ip link set eth0 up
 
   log "mounts and network ready"
+  WAIT_SECONDS=90  # a busy 2-core machine starting 100 hosts is slow
   local ok=1
   for d in $(services "$mail"); do
     if start "$d"; then log "$d started"; else log "FATAL: $d did not start"; ok=0; fi
