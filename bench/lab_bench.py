@@ -8,6 +8,7 @@ instance (MAILSTATE_BENCH_LAB_INSTANCE, default 12) and tears it down at the end
 from __future__ import annotations
 
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -17,17 +18,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mailstate.lab import Lab
 
 
+def cpu_seconds() -> float:
+    """CPU used by this process and its finished children (load-independent cost)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def timed(label: str, action: object) -> float:
-    started = time.monotonic()
+    cpu, started = cpu_seconds(), time.monotonic()
     action()  # type: ignore[operator]
     took = time.monotonic() - started
-    print(f"{label:<44} {took:6.2f} s", flush=True)
+    print(f"{label:<44} {took:6.2f} s  (controller CPU {cpu_seconds() - cpu:5.2f} s)",
+          flush=True)
     return took
 
 
 def main() -> int:
     lab = Lab(int(os.environ.get("MAILSTATE_BENCH_LAB_INSTANCE", "12")))
-    print(f"mailstate lab benchmark (instance {lab.instance}, {os.cpu_count()} CPUs)")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"mailstate lab benchmark (instance {lab.instance}, {os.cpu_count()} CPUs, "
+          f"load average {load})")
     lab.down()
     try:
         timed("up 3 hosts (sshd + postfix + dovecot)", lambda: lab.up(3))
@@ -42,6 +53,7 @@ def main() -> int:
         timed("up 20 hosts --no-mail (sshd only)", lambda: lab.up(20, mail=False))
     finally:
         lab.down()
+    print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
 

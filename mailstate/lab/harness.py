@@ -4,13 +4,21 @@ Every feature that touches a server is tested against real daemons reading real
 Debian files, not mocks; this is what starts them. One host = a network namespace on
 the instance's bridge + a private mount/PID/UTS namespace running `host.sh init` as
 PID 1 (so killing it takes the whole host down), with per-host copies of the
-directories the engine manages bind-mounted over the machine's. All state of instance
-K lives in /var/tmp/mailstate-lab/K/ and every kernel object is named from K, so
-instances run side by side and `down` removes exactly its own.
+directories the engine manages bind-mounted over the machine's. Every kernel object
+is named from the instance number K, so instances run side by side and `down` removes
+exactly its own.
+
+State of instance K, /var/tmp/mailstate-lab/K/: `ca/` (lab CA), `client_ed25519`,
+`known_hosts`, `inventory.yaml` (K != 0; instance 0 writes <repo>/inventory/lab.yaml),
+`template/fs` (shared stock trees), and per host `hN/`: `fs/` (mounted over /etc/postfix,
+/etc/dovecot, /etc/ssh, /etc/roundcube, /etc/ssl, /var/spool/postfix, /var/backups,
+/root, /etc/hostname, /etc/mailname), `own/` (its stock files that differ from the
+template), `varlib/` (overlay upper dir of /var/lib), `host.log`.
 
 Paths the engine may dirty on a host and that `reset` wipes: /var/lib/mailstate (lock),
-/var/backups/mailstate (backups), /run/mailstate, /run/lock/mailstate, /tmp/mailstate*.
-/var/lib is a per-host overlay, /var/backups, /tmp and /run are per host too.
+/var/backups/mailstate (backups), /run/mailstate*, /run/lock/mailstate*, /tmp/mailstate*.
+/var/lib is a per-host overlay; /var/backups, /tmp and /run are per host too. The
+machine gets one empty directory, /etc/roundcube, as a mount point if it lacks it.
 """
 
 from __future__ import annotations
