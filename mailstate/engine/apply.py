@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import signal
 import socket
 import tarfile
 import time
@@ -35,6 +36,22 @@ CHECK_NAMES = {
     "doveconf": "doveconf -n", "php-include": "php -l / include",
     "tls-files": "TLS file check",
 }
+
+
+def fault_point(name: str) -> None:
+    """Test-only fault injection: MAILSTATE_FAULT=kill-controller:NAME dies right here.
+
+    The fault tests (tests/faults/) use it to prove what a host looks like when the
+    controller vanishes at each step; nothing happens unless the variable is set.
+    """
+    if os.environ.get("MAILSTATE_FAULT") == f"kill-controller:{name}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def host_fault() -> str:
+    """Test-only: MAILSTATE_FAULT=host-die:POINT makes swap.sh kill itself at POINT."""
+    value = os.environ.get("MAILSTATE_FAULT", "")
+    return value.partition(":")[2] if value.startswith("host-die:") else "-"
 
 
 def remote_script(name: str) -> str:
@@ -183,6 +200,7 @@ def _apply_changes(host: HostSpec, state: MailState, conn: Connection, plan: Hos
         result.timings["controller_validated"] = int((time.monotonic() - clock) * 1000)
         if stage is None:
             return
+        fault_point("validated")
         _swap(host.name, state, conn, plan, options, run_id, stage, result)
         result.timings["controller_swapped"] = int((time.monotonic() - clock) * 1000)
         holder.write(b"RELEASE\n")
@@ -284,16 +302,21 @@ def _swap(name: str, state: MailState, conn: Connection, plan: HostPlan,
     files = "\n".join(f"{c.path} {c.candidate.mode:o} {c.candidate.owner} {c.candidate.group}"
                       for c in plan.changes)
     args = [run_id, stage, files, _action_lines(plan), _expect_lines(state, plan),
-            str(options.verify_seconds), BACKUP_ROOT]
-    out = conn.run(sh_command(remote_script("swap.sh"), args),
-                   timeout=options.verify_seconds + 120)
-    failure, rolled_back, after = "", False, []
-    for line in out.text().splitlines():
-        tag, _, rest = line.partition(" ")
+            str(options.verify_seconds), BACKUP_ROOT, host_fault()]
+    running = conn.start(sh_command(remote_script("swap.sh"), args))
+    running.close_stdin()
+    failure, rolled_back, done, after = "", False, False, []
+    deadline = time.monotonic() + options.verify_seconds + 120
+    while time.monotonic() < deadline:
+        line = running.readline(timeout=max(1.0, deadline - time.monotonic()))
+        if not line:
+            break
+        tag, _, rest = line.decode("utf-8", "replace").rstrip("\n").partition(" ")
         if tag == "BACKUP":
             result.backup = rest
         elif tag == "WROTE":
             result.written.append(rest)
+            fault_point("after-first-write")
         elif tag == "FAILED":
             failure = rest
         elif tag == "ROLLEDBACK":
@@ -302,7 +325,10 @@ def _swap(name: str, state: MailState, conn: Connection, plan: HostPlan,
             after.append(rest)
         elif tag == "T":
             _timing(result, rest)
-    if "DONE ok" in out.text():
+        elif tag == "DONE":
+            done = rest == "ok"
+    out = running.wait(timeout=30)
+    if done:
         result.status = "applied"
     elif rolled_back:
         result.status = "rolled-back"
@@ -314,5 +340,7 @@ def _swap(name: str, state: MailState, conn: Connection, plan: HostPlan,
                                          f"{result.backup}"))
     else:
         result.status = "failed"
-        result.messages.append(_diag(name, "the swap step failed", failure or out.error_text(),
-                                     code="swap"))
+        result.messages.append(_diag(
+            name, "the swap step did not finish", failure or out.error_text() or
+            "the connection ended before the host reported a result", code="swap",
+            fix="run `mailstate plan` to see the host's state; a new apply converges it"))

@@ -4,11 +4,12 @@
 # verifies the services came back with the listeners the state implies. On any failure
 # it restores the backups and reloads again, by itself: a controller that dies half-way
 # cannot leave the host half-configured. Hangups are ignored for the same reason.
-# Args: run_id stage files actions expect verify_seconds backup_root
+# Args: run_id stage files actions expect verify_seconds backup_root fault
+# (fault is "-" except in the fault-injection tests: after-first-write | during-reload)
 set -u
 trap '' HUP PIPE INT TERM
 umask 077
-run_id=$1 stage=$2 files=$3 actions=$4 expect=$5 verify_seconds=$6 backup_root=$7
+run_id=$1 stage=$2 files=$3 actions=$4 expect=$5 verify_seconds=$6 backup_root=$7 fault=${8:--}
 lock=/var/lib/mailstate/lock
 t0=$(date +%s%N)
 mark() { echo "T $1 $(( ($(date +%s%N) - t0) / 1000000 ))"; }
@@ -113,11 +114,13 @@ echo "$files" | while read -r path mode owner group; do
   mkdir -p "$(dirname "$path")"
   put "$stage/files$path" "$path" "$mode" "$owner" "$group" || { echo "SWAPFAIL $path"; exit 1; }
   echo "WROTE $path"
+  if [ "$fault" = after-first-write ]; then kill -9 0; fi
 done || failed="writing a file failed"
 
 mark swapped
 # 3. Actions and verification.
 if [ -z "$failed" ]; then
+  if [ "$fault" = during-reload ]; then run_actions & sleep 0.05; kill -9 0; fi
   run_actions
   mark actions
   if [ -s "$stage/act.err" ] && grep -q . "$stage/act.err"; then
