@@ -138,7 +138,7 @@ def test_saved_plan_holds_no_file_contents(clean_lab: Lab, tmp_path: Path) -> No
 
 def test_unreachable_host_fails_alone(clean_lab: Lab, tmp_path: Path,
                                       state_file: Callable[[str, str], Path]) -> None:
-    ghost = {"ghost": {"ansible_host": "10.231.%d.99" % clean_lab.instance,
+    ghost = {"ghost": {"ansible_host": f"10.231.{clean_lab.instance}.99",
                        "ansible_user": "root",
                        "ansible_ssh_private_key_file": str(clean_lab.key_path),
                        "mailstate_known_hosts_file": str(clean_lab.known_hosts_path)}}
