@@ -150,8 +150,24 @@ def _service_of(source: str) -> str:
 
 def apply_host(host: HostSpec, state: MailState, conn: Connection,
                options: ApplyOptions) -> HostResult:
-    """Converge one host; never raises for host-level problems (they go in the result)."""
+    """Converge one host; never raises for host-level problems (they go in the result).
+
+    Without a saved plan, files that changed while we waited for another apply's lock
+    are planned again once (that apply may already have done the work); with a saved
+    plan they are refused, since the user approved exactly that plan.
+    """
     started = time.monotonic()
+    result = _apply_once(host, state, conn, options)
+    if options.saved is None and result.status == "refused" and \
+            any(m.code == "stale-plan" for m in result.messages):
+        result = _apply_once(host, state, conn, options)
+    result.round_trips = conn.round_trips
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _apply_once(host: HostSpec, state: MailState, conn: Connection,
+                options: ApplyOptions) -> HostResult:
     plan = plan_host(host, state, conn)
     result = HostResult(host.name, "unchanged", plan)
     try:
@@ -164,8 +180,6 @@ def apply_host(host: HostSpec, state: MailState, conn: Connection,
     except MailstateError as exc:
         result.status = "failed"
         result.messages.extend(exc.diagnostics)
-    result.round_trips = conn.round_trips
-    result.seconds = time.monotonic() - started
     return result
 
 

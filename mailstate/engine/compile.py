@@ -197,6 +197,12 @@ def _compile_dovecot(state: Any, facts: Facts, out: Compiled) -> None:
             config.set(path, value)
     changed = False
     for path, data in sorted(config.changed().items()):
+        if not path.startswith("/etc/"):
+            raise MailstateError(Diagnostic(
+                "error", f"a Dovecot setting is defined in a package file ({path}); "
+                "mailstate edits only files under /etc", Location(path), code="package-file",
+                fix="for `protocols`, leave it to Debian's protocols.d (see MAIL-FACTS #5) "
+                    "or set it in /etc/dovecot/local.conf by hand"))
         changed |= _add(out, path, facts.get(path), data, "dovecot")
     if changed:
         out.actions.append(Action("reload", "dovecot"))
