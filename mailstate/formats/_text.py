@@ -9,8 +9,11 @@ byte; edits replace whole lines. Bytes that are not UTF-8 survive through
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Generic, Self, TypeVar
 
 from mailstate.diagnostics import ParseError
+
+Item = TypeVar("Item")
 
 WHITESPACE = " \t"
 
@@ -112,3 +115,32 @@ def shown(text: str) -> str:
 def parse_error(path: str, line: int, column: int, expected: str, found: str) -> ParseError:
     """A ParseError whose `found` is the offending text, shown short and quoted."""
     return ParseError(path, line, column, expected, shown(found))
+
+
+class LineDocument(Generic[Item]):
+    """A file kept as its exact lines plus an index of what they define.
+
+    Subclasses give `scan(lines, path)`; the lines are the truth, the index is rebuilt
+    after every edit with `_rescan`, and `render` joins the lines back unchanged.
+    """
+
+    default_path = "file"
+
+    def __init__(self, lines: list[str], path: str) -> None:
+        self._lines = lines
+        self.path = path
+        self._items: list[Item] = self.scan(lines, path)
+
+    @staticmethod
+    def scan(lines: list[str], path: str) -> list[Item]:
+        raise NotImplementedError
+
+    @classmethod
+    def parse(cls, data: bytes, path: str | None = None) -> Self:
+        return cls(split_lines(decode(data)), path or cls.default_path)
+
+    def render(self) -> bytes:
+        return encode("".join(self._lines))
+
+    def _rescan(self) -> None:
+        self._items = self.scan(self._lines, self.path)

@@ -13,14 +13,13 @@ from dataclasses import dataclass
 
 from mailstate.formats._text import (
     WHITESPACE,
+    LineDocument,
     body,
-    decode,
     encode,
     insert_lines,
     is_blank,
     parse_error,
     replace_lines,
-    split_lines,
     starts_with_space,
 )
 
@@ -67,17 +66,11 @@ def scan(lines: list[str], path: str) -> list[Entry]:
     return entries
 
 
-class LookupTable:
+class LookupTable(LineDocument[Entry]):
     """A parsed lookup-table source. `render(parse(b)) == b`."""
 
-    def __init__(self, lines: list[str], path: str) -> None:
-        self._lines = lines
-        self.path = path
-        self._entries = scan(lines, path)
-
-    @classmethod
-    def parse(cls, data: bytes, path: str = "table") -> LookupTable:
-        return cls(split_lines(decode(data)), path)
+    default_path = "table"
+    scan = staticmethod(scan)
 
     @classmethod
     def from_entries(cls, entries: dict[str, str], header: str = "") -> LookupTable:
@@ -86,12 +79,9 @@ class LookupTable:
         text += "".join(f"{k} {v}\n" for k, v in entries.items())
         return cls.parse(encode(text), "table")
 
-    def render(self) -> bytes:
-        return encode("".join(self._lines))
-
     def _all(self, key: str) -> list[Entry]:
         folded = key.lower()
-        return [e for e in self._entries if e.key.lower() == folded]
+        return [e for e in self._items if e.key.lower() == folded]
 
     def get(self, key: str) -> str | None:
         found = self._all(key)
@@ -101,7 +91,7 @@ class LookupTable:
         """Effective entries, keys spelled as in their first definition."""
         out: dict[str, str] = {}
         seen: set[str] = set()
-        for e in self._entries:
+        for e in self._items:
             if e.key.lower() not in seen:
                 seen.add(e.key.lower())
                 out[e.key] = e.value
@@ -115,15 +105,15 @@ class LookupTable:
             raise ValueError(f"lookup table entry {key!r}: needs a one-word key and a value")
         found = self._all(key)
         if not found:
-            sep = self._entries[-1].separator if self._entries else " "
+            sep = self._items[-1].separator if self._items else " "
             insert_lines(self._lines, len(self._lines), [f"{key}{sep}{value}"])
         elif found[0].value != value:
             e = found[0]
             replace_lines(self._lines, e.start, e.end, [f"{e.key}{e.separator}{value}"])
-        self._entries = scan(self._lines, self.path)
+        self._rescan()
 
     def remove(self, key: str) -> None:
         """Remove every entry of `key` (any case) with its continuation lines."""
         for e in reversed(self._all(key)):
             del self._lines[e.start: e.end]
-        self._entries = scan(self._lines, self.path)
+        self._rescan()

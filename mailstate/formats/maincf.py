@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from mailstate.diagnostics import Diagnostic, Location
 from mailstate.formats._text import (
     WHITESPACE,
+    LineDocument,
     body,
-    decode,
-    encode,
     insert_lines,
     is_blank,
     parse_error,
     replace_lines,
-    split_lines,
     starts_with_space,
 )
 
@@ -80,30 +78,21 @@ def scan(lines: list[str], path: str) -> list[Definition]:
     return defs
 
 
-class MainCf:
+class MainCf(LineDocument[Definition]):
     """A parsed main.cf. `render(parse(b)) == b`; edits touch only their definition."""
 
-    def __init__(self, lines: list[str], path: str) -> None:
-        self._lines = lines
-        self.path = path
-        self._defs = scan(lines, path)
-
-    @classmethod
-    def parse(cls, data: bytes, path: str = "main.cf") -> MainCf:
-        return cls(split_lines(decode(data)), path)
-
-    def render(self) -> bytes:
-        return encode("".join(self._lines))
+    default_path = "main.cf"
+    scan = staticmethod(scan)
 
     def _all(self, key: str) -> list[Definition]:
-        return [d for d in self._defs if d.name == key]
+        return [d for d in self._items if d.name == key]
 
     def get(self, key: str) -> str | None:
         found = self._all(key)
         return found[-1].value if found else None
 
     def keys(self) -> list[str]:
-        return list(dict.fromkeys(d.name for d in self._defs))
+        return list(dict.fromkeys(d.name for d in self._items))
 
     def line_of(self, key: str) -> int | None:
         found = self._all(key)
@@ -120,7 +109,7 @@ class MainCf:
         elif found[-1].value != value:
             last = found[-1]
             replace_lines(self._lines, last.start, last.end, [f"{key}{last.separator}{value}"])
-        self._defs = scan(self._lines, self.path)
+        self._rescan()
         return [self._duplicate(d, len(found)) for d in found[:-1]]
 
     def _duplicate(self, d: Definition, count: int) -> Diagnostic:
@@ -133,4 +122,4 @@ class MainCf:
         """Remove every definition of `key` with its continuation lines."""
         for d in reversed(self._all(key)):
             del self._lines[d.start: d.end]
-        self._defs = scan(self._lines, self.path)
+        self._rescan()

@@ -15,15 +15,13 @@ from dataclasses import dataclass, field
 
 from mailstate.formats._text import (
     WHITESPACE,
+    LineDocument,
     body,
-    decode,
-    encode,
     indent_of,
     insert_lines,
     is_blank,
     parse_error,
     replace_lines,
-    split_lines,
     starts_with_space,
 )
 
@@ -177,26 +175,15 @@ def head_line(values: list[str], template: str | None) -> str:
     return text
 
 
-class MasterCf:
+class MasterCf(LineDocument[Entry]):
     """A parsed master.cf. `render(parse(b)) == b`; edits touch only their entry."""
 
-    def __init__(self, lines: list[str], path: str) -> None:
-        self._lines = lines
-        self.path = path
-        self._entries = scan(lines, path)
+    default_path = "master.cf"
+    scan = staticmethod(scan)
 
-    @classmethod
-    def parse(cls, data: bytes, path: str = "master.cf") -> MasterCf:
-        return cls(split_lines(decode(data)), path)
-
-    def render(self) -> bytes:
-        return encode("".join(self._lines))
-
-    def _rescan(self) -> None:
-        self._entries = scan(self._lines, self.path)
 
     def _entry(self, name: str, type_: str) -> Entry | None:
-        for e in self._entries:
+        for e in self._items:
             if e.fields[0].text == name and e.fields[1].text == type_:
                 return e
         return None
@@ -206,7 +193,7 @@ class MasterCf:
         return e.service() if e else None
 
     def services(self) -> list[MasterService]:
-        return [e.service() for e in self._entries]
+        return [e.service() for e in self._items]
 
     def remove(self, name: str, type: str) -> None:
         e = self._entry(name, type)

@@ -34,9 +34,9 @@ done < "$bk/manifest"
 while read -r verb arg; do
   case "$verb" in
     postmap) postmap "$arg" ;;
-    reload-postfix) postfix reload > /dev/null 2>&1 || postfix start > /dev/null 2>&1 ;;
-    restart-postfix) postfix stop > /dev/null 2>&1; sleep 0.2; postfix start > /dev/null 2>&1 ;;
-    reload-dovecot) doveadm reload 2>/dev/null || dovecot ;;
+    reload-postfix) postfix reload > /dev/null 2>&1 || postfix start < /dev/null > /dev/null 2>&1 ;;
+    restart-postfix) postfix stop > /dev/null 2>&1; sleep 0.2; postfix start < /dev/null > /dev/null 2>&1 ;;
+    reload-dovecot) doveadm reload 2>/dev/null || dovecot < /dev/null > /dev/null 2>&1 ;;
   esac
 done < "$bk/actions"
 rm -rf "$lock"
