@@ -22,6 +22,9 @@ take_over_stale() {
   h=$(cat "$lock/holder" 2>/dev/null); w=$(cat "$lock/worker" 2>/dev/null)
   if [ -d "$lock" ] && ! alive "$h" && ! alive "$w"; then
     printf 'STALE %s\n' "$(tr '\n' ' ' < "$lock/info" 2>/dev/null)"
+    # the interrupted run's stage dir (candidate files, maybe secrets) goes with its lock
+    old_stage=$(cat "$lock/stage" 2>/dev/null)
+    case "$old_stage" in "$base"/stage.??????) rm -rf "$old_stage" ;; esac
     mv "$lock" "$base/stale-lock.$run_id" && rm -rf "$base/stale-lock.$run_id"
   fi
   rmdir "$base/takeover"
