@@ -49,9 +49,16 @@ def fault_point(name: str) -> None:
 
 
 def host_fault() -> str:
-    """Test-only: MAILSTATE_FAULT=host-die:POINT makes swap.sh kill itself at POINT."""
-    value = os.environ.get("MAILSTATE_FAULT", "")
-    return value.partition(":")[2] if value.startswith("host-die:") else "-"
+    """Test-only fault for the host scripts ("-" = none).
+
+    MAILSTATE_FAULT=host-die:POINT makes swap.sh kill its own process group at POINT;
+    host-pause:POINT makes hold.sh/swap.sh wait at POINT while the host file
+    /tmp/mailstate-fault-pause exists (the test drops the connection meanwhile).
+    """
+    kind, _, point = os.environ.get("MAILSTATE_FAULT", "").partition(":")
+    if not point:
+        return "-"
+    return {"host-die": point, "host-pause": f"pause:{point}"}.get(kind, "-")
 
 
 def remote_script(name: str) -> str:
@@ -175,7 +182,8 @@ def _apply_once(host: HostSpec, state: MailState, conn: Connection,
             result.status, result.messages = "failed", list(plan.error)
         elif options.saved is not None and _refuse_stale(plan, options.saved, result):
             pass
-        elif plan.changed:
+        elif plan.changed or (plan.facts is not None and plan.facts.stale_lock):
+            # a stale lock alone is taken over (and its stage removed), nothing swapped
             _apply_changes(host, state, conn, plan, options, result)
     except MailstateError as exc:
         result.status = "failed"
@@ -215,8 +223,14 @@ def _apply_changes(host: HostSpec, state: MailState, conn: Connection, plan: Hos
         if stage is None:
             return
         fault_point("validated")
-        _swap(host.name, state, conn, plan, options, run_id, stage, result)
+        if plan.changed:
+            _swap(host.name, state, conn, plan, options, run_id, stage, result)
         result.timings["controller_swapped"] = int((time.monotonic() - clock) * 1000)
+        if any(m.code == "swap" for m in result.messages):
+            # the swap died half-way: no RELEASE, the lock stays and records its actions
+            holder.close_stdin()
+            released = True
+            return
         holder.write(b"RELEASE\n")
         holder.close_stdin()
         holder.wait(timeout=30)
@@ -282,6 +296,7 @@ def _await_ready(name: str, holder: RunningCommand, plan: HostPlan,
 def _timing(result: HostResult, rest: str) -> None:
     label, _, ms = rest.partition(" ")
     result.timings[label] = int(ms) if ms.isdigit() else -1
+    fault_point(label)  # test-only: kill-controller:hold-staged, :swapped, :postmap, ...
 
 
 def _check_problem(name: str, rest: str) -> list[Diagnostic]:
@@ -319,7 +334,7 @@ def _swap(name: str, state: MailState, conn: Connection, plan: HostPlan,
             str(options.verify_seconds), BACKUP_ROOT, host_fault()]
     running = conn.start(sh_command(remote_script("swap.sh"), args))
     running.close_stdin()
-    failure, rolled_back, done, after = "", False, False, []
+    failure, rolled_back, done, after, refused = "", False, False, [], False
     deadline = time.monotonic() + options.verify_seconds + 120
     while time.monotonic() < deadline:
         line = running.readline(timeout=max(1.0, deadline - time.monotonic()))
@@ -331,8 +346,8 @@ def _swap(name: str, state: MailState, conn: Connection, plan: HostPlan,
         elif tag == "WROTE":
             result.written.append(rest)
             fault_point("after-first-write")
-        elif tag == "FAILED":
-            failure = rest
+        elif tag in ("FAILED", "FAIL"):  # FAIL: refused before touching any live file
+            failure, refused = rest, tag == "FAIL"
         elif tag == "ROLLEDBACK":
             rolled_back = True
         elif tag == "AFTER":
@@ -342,8 +357,21 @@ def _swap(name: str, state: MailState, conn: Connection, plan: HostPlan,
         elif tag == "DONE":
             done = rest == "ok"
     out = running.wait(timeout=30)
+    _swap_outcome(name, result, done, rolled_back, refused,
+                  failure or out.error_text(), after)
+
+
+def _swap_outcome(name: str, result: HostResult, done: bool, rolled_back: bool,
+                  refused: bool, failure: str, after: list[str]) -> None:
+    """The host's report as a status and a message."""
     if done:
         result.status = "applied"
+    elif refused and not result.written:
+        result.status = "failed"
+        result.messages.append(_diag(name, "the host refused the swap: nothing was changed",
+                                     failure, code="swap-refused",
+                                     fix="correct the host's problem named above, then "
+                                         "apply again"))
     elif rolled_back:
         result.status = "rolled-back"
         result.messages.append(_diag(name, "the change did not come up and was rolled back",
@@ -355,6 +383,8 @@ def _swap(name: str, state: MailState, conn: Connection, plan: HostPlan,
     else:
         result.status = "failed"
         result.messages.append(_diag(
-            name, "the swap step did not finish", failure or out.error_text() or
-            "the connection ended before the host reported a result", code="swap",
+            name, "the swap step did not finish: every file is whole (old or new)",
+            (failure or "the connection ended before the host reported a result")
+            + "\nthe host's lock is kept, so the next apply reports it and runs this "
+            "run's postmap/reload actions again", code="swap",
             fix="run `mailstate plan` to see the host's state; a new apply converges it"))

@@ -31,6 +31,9 @@ if [ -d /var/lib/mailstate/lock ]; then
   for p in holder worker; do
     pid=$(cat /var/lib/mailstate/lock/$p 2>/dev/null) && kill -0 "$pid" 2>/dev/null && echo "A $p"
   done
+  # a swap that started and never finished: the actions it may not have run
+  [ -f /var/lib/mailstate/lock/worker ] && printf 'W %s\n' \
+    "$(base64 -w0 < /var/lib/mailstate/lock/actions 2>/dev/null)"
 fi
 [ -n "$stats" ] && stat -c 'S %Y %n' $stats 2>/dev/null
 list=$(
@@ -80,6 +83,12 @@ class Facts:
     listeners: str = ""
     lock_info: str | None = None
     lock_alive: tuple[str, ...] = ()
+    lock_pending: tuple[str, ...] | None = None  # actions of a swap that never finished
+
+    @property
+    def stale_lock(self) -> bool:
+        """An apply's lock is left but none of its processes lives: it was interrupted."""
+        return bool(self.lock_info) and not self.lock_alive  # info is written last
 
     def get(self, path: str) -> RemoteFile | None:
         return self.files.get(path)
@@ -115,7 +124,7 @@ def parse_output(stdout: bytes, host: str = "host") -> Facts:
         raise error(f"{host}: the facts output was cut short", code="facts")
     versions: dict[str, str] = {}
     mtimes: dict[str, int] = {}
-    listeners, lock_info, alive = "", None, []
+    listeners, lock_info, alive, pending = "", None, [], None
     for line in head.decode("utf-8", "surrogateescape").splitlines():
         tag, _, rest = line.partition(" ")
         if tag == "V":
@@ -127,10 +136,13 @@ def parse_output(stdout: bytes, host: str = "host") -> Facts:
             lock_info = base64.b64decode(rest).decode("utf-8", "replace")
         elif tag == "A":
             alive.append(rest)
+        elif tag == "W":
+            pending = tuple(base64.b64decode(rest).decode("utf-8", "replace").split("\n"))
         elif tag == "S":
             stamp, _, path = rest.partition(" ")
             mtimes[path] = int(stamp)
-    return Facts(_read_tar(tar_bytes), mtimes, versions, listeners, lock_info, tuple(alive))
+    return Facts(_read_tar(tar_bytes), mtimes, versions, listeners, lock_info, tuple(alive),
+                 tuple(a for a in pending if a.strip()) if pending is not None else None)
 
 
 def _read_tar(data: bytes) -> dict[str, RemoteFile]:

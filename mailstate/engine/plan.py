@@ -88,7 +88,40 @@ def build_plan(host: str, state: MailState, facts: Facts) -> HostPlan:
                    c)
         for c in compiled.candidates
     ]
-    return HostPlan(host, changes, compiled.actions, compiled.warnings, facts=facts)
+    warnings, pending = _interrupted_apply(host, facts)
+    actions = compiled.actions + [a for a in pending if a not in compiled.actions]
+    actions.sort(key=lambda a: a.kind != "postmap")  # stable: postmap before any reload
+    return HostPlan(host, changes, actions, compiled.warnings + warnings, facts=facts)
+
+
+def _interrupted_apply(host: str, facts: Facts) -> tuple[list[Diagnostic], list[Action]]:
+    """A stale lock: say so, and redo the actions of a swap that never finished.
+
+    Such a swap may have put every file in place and died before the reload: the files
+    then match the state, but the services still run the old configuration.
+    """
+    if not facts.stale_lock:
+        return [], []
+    pending = [a for a in map(_action_of, facts.lock_pending or ()) if a is not None]
+    detail = " ".join((facts.lock_info or "").split())
+    if facts.lock_pending is not None:
+        detail += ("\nits swap started and never finished; run again: "
+                   + (", ".join(a.describe() for a in pending) or "nothing"))
+    return [Diagnostic("warning", f"{host}: an interrupted apply left its lock on the host",
+                       detail=detail, code="stale-lock",
+                       fix="apply takes the lock over; that run's backup is under "
+                           "/var/backups/mailstate")], pending
+
+
+def _action_of(line: str) -> Action | None:
+    """An action line as swap.sh takes it (`postmap hash:/p`, `reload-postfix`)."""
+    verb, _, argument = line.strip().partition(" ")
+    if verb == "postmap" and argument:
+        return Action("postmap", "postfix", argument)
+    kind, _, service = verb.partition("-")
+    if kind in ("reload", "restart") and service in ("postfix", "dovecot"):
+        return Action(kind, service)
+    return None
 
 
 def plan_host(host: HostSpec, state: MailState, conn: Connection) -> HostPlan:

@@ -5,7 +5,9 @@
 # it restores the backups and reloads again, by itself: a controller that dies half-way
 # cannot leave the host half-configured. Hangups are ignored for the same reason.
 # Args: run_id stage files actions expect verify_seconds backup_root fault
-# (fault is "-" except in the fault-injection tests: after-first-write | during-reload)
+# (fault is "-" except in the fault-injection tests: after-first-write | during-reload
+#  kill the script's process group there; pause:after-first-write | pause:during-reload
+#  wait there while /tmp/mailstate-fault-pause exists)
 set -u
 trap '' HUP PIPE INT TERM
 umask 077
@@ -15,6 +17,7 @@ t0=$(date +%s%N)
 mark() { echo "T $1 $(( ($(date +%s%N) - t0) / 1000000 ))"; }
 [ -d "$lock" ] && [ "$(cat "$lock/stage" 2>/dev/null)" = "$stage" ] || { echo "FAIL the lock is not ours"; exit 2; }
 echo $$ > "$lock/worker"
+printf '%s\n' "$actions" > "$lock/actions"  # what a next run must redo if we are killed
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 bk=$backup_root/$stamp-$run_id
@@ -107,6 +110,12 @@ verify() {  # poll until the services look right; give up at once when a daemon 
   done
 }
 
+pause() {  # test-only (fault pause:POINT): wait at POINT while the test's marker exists
+  [ "$fault" = "pause:$1" ] || return 0
+  : > /tmp/mailstate-fault-pause; n=0
+  while [ -e /tmp/mailstate-fault-pause ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n + 1)); done
+}
+
 # 2. Swap.
 failed=""
 echo "$files" | while read -r path mode owner group; do
@@ -115,12 +124,14 @@ echo "$files" | while read -r path mode owner group; do
   put "$stage/files$path" "$path" "$mode" "$owner" "$group" || { echo "SWAPFAIL $path"; exit 1; }
   echo "WROTE $path"
   if [ "$fault" = after-first-write ]; then kill -9 0; fi
+  pause after-first-write
 done || failed="writing a file failed"
 
 mark swapped
 # 3. Actions and verification.
 if [ -z "$failed" ]; then
   if [ "$fault" = during-reload ]; then run_actions & sleep 0.05; kill -9 0; fi
+  pause during-reload
   run_actions
   mark actions
   if [ -s "$stage/act.err" ] && grep -q . "$stage/act.err"; then
