@@ -112,8 +112,12 @@ def gather(conn: Connection, request: FactsRequest) -> Facts:
     """Read all facts of one host in one round trip."""
     result = conn.run(gather_command(request))
     if not result.stdout.startswith(HEADER):
+        detail = result.error_text()[-2000:]
+        fix = ""
+        if "password is required" in detail or "try again" in detail:
+            fix = "this host's sudo needs a password: run with -K (--ask-become-pass)"
         raise error(f"{conn.name}: reading the live files failed (exit {result.rc})",
-                    detail=result.error_text()[-2000:], code="facts")
+                    detail=detail, code="facts", fix=fix)
     return parse_output(result.stdout, conn.name)
 
 

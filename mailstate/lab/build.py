@@ -27,8 +27,14 @@ from mailstate.lab import pki
 # Trees the engine manages, snapshotted in `stock/` and compared on reset.
 CONFIG_TREES = ("etc/postfix", "etc/dovecot", "etc/ssh", "etc/roundcube", "etc/ssl")
 # Copied from this machine into the host's `fs/` (plus etc/roundcube and root, made here).
-COPIED_TREES = ("/etc/postfix", "/etc/dovecot", "/etc/ssh", "/etc/ssl",
+COPIED_TREES = ("/etc/postfix", "/etc/dovecot", "/etc/ssh", "/etc/ssl", "/etc/sudoers.d",
                 "/var/spool/postfix", "/var/backups")
+
+# Non-root login users for `ansible_become` tests, on every host (never on the machine):
+# `deploy` may sudo without a password, `operator` only with LAB_SUDO_PASSWORD.
+# Both log in with the lab key (AuthorizedKeysFile is shared); home is the host's /tmp.
+LAB_SUDO_PASSWORD = "lab-sudo-password"
+LAB_USERS = (("deploy", 2001, "NOPASSWD: ALL"), ("operator", 2002, "ALL"))
 
 SNAKEOIL_CERT = "etc/ssl/certs/ssl-cert-snakeoil.pem"
 SNAKEOIL_KEY = "etc/ssl/private/ssl-cert-snakeoil.key"
@@ -282,6 +288,8 @@ def ensure_template(state: Path, keys: InstanceKeys) -> Path:
     write(sshd_config, sshd_config.read_text().replace(
         "Subsystem\tsftp\t/usr/lib/openssh/sftp-server", "Subsystem\tsftp\tinternal-sftp"))
 
+    add_lab_users(etc)
+
     rc = etc / "roundcube"
     rc.mkdir(mode=0o755)
     write(rc / "debian-db-roundcube.php", ROUNDCUBE_DB, 0o640, gid_of("www-data"))
@@ -292,6 +300,24 @@ def ensure_template(state: Path, keys: InstanceKeys) -> Path:
         shutil.copy2(Path("/etc/skel") / dot, root / dot)
     (template / "complete").touch()
     return fs
+
+
+def add_lab_users(etc: Path) -> None:
+    """Per-host passwd/shadow/group with the lab's sudo users, and their sudoers rules."""
+    hashed = sh("openssl", "passwd", "-6", "-salt", "mailstatelab", LAB_SUDO_PASSWORD).strip()
+    lines = {"passwd": "", "shadow": "", "group": "", "gshadow": ""}
+    rules = ""
+    for user, uid, rule in LAB_USERS:
+        lines["passwd"] += f"{user}:x:{uid}:{uid}:mailstate lab:/tmp:/bin/sh\n"
+        lines["shadow"] += f"{user}:{hashed}:19000:0:99999:7:::\n"
+        lines["group"] += f"{user}:x:{uid}:\n"
+        lines["gshadow"] += f"{user}:!::\n"
+        rules += f"{user} ALL=(root) {rule}\n"
+    for name, extra in lines.items():
+        source = Path("/etc") / name
+        mode, gid = source.stat().st_mode & 0o777, source.stat().st_gid
+        write(etc / name, source.read_text() + extra, mode, gid)
+    write(etc / "sudoers.d" / "mailstate-lab", rules, 0o440)
 
 
 def own_files(name: str, address: str, keys: InstanceKeys) -> list[tuple[str, bytes, int, int]]:
@@ -305,6 +331,8 @@ def own_files(name: str, address: str, keys: InstanceKeys) -> list[tuple[str, by
         ("etc/postfix/main.cf", main_cf(fqdn).encode(), 0o644, 0),
         ("etc/hostname", f"{fqdn}\n".encode(), 0o644, 0),
         ("etc/mailname", f"{fqdn}\n".encode(), 0o644, 0),
+        ("etc/hosts", (Path("/etc/hosts").read_text() + f"{address} {fqdn} {name}\n").encode(),
+         0o644, 0),
         (SNAKEOIL_CERT, cert, 0o644, 0),
         (SNAKEOIL_KEY, key, 0o640, gid_of("ssl-cert")),
         ("etc/ssh/ssh_host_ed25519_key", host_key, 0o600, 0),

@@ -16,8 +16,9 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH LANG=C.UTF-8
 
 # Per-host copies bind-mounted over the machine's directories (relative to HOSTDIR/fs).
-BIND_DIRS="etc/postfix etc/dovecot etc/ssh etc/roundcube etc/ssl var/spool/postfix var/backups root"
-BIND_FILES="etc/hostname etc/mailname"
+BIND_DIRS="etc/postfix etc/dovecot etc/ssh etc/roundcube etc/ssl etc/sudoers.d var/spool/postfix var/backups root"
+# passwd/shadow/group: the machine's users plus the lab's sudo users (see build.py LAB_USERS)
+BIND_FILES="etc/hostname etc/mailname etc/hosts etc/passwd etc/shadow etc/group etc/gshadow"
 # What the engine may leave behind on a host; `reset` removes it.
 LEFTOVERS="/var/lib/mailstate /var/backups/mailstate /run/mailstate* /run/lock/mailstate* /tmp/mailstate*"
 

@@ -26,6 +26,7 @@ REQUIRED: dict[str, str] = {
     "/usr/bin/nsenter": "util-linux",
     "/usr/bin/ss": "iproute2",
     "/usr/sbin/sysctl": "procps",
+    "/usr/bin/sudo": "sudo",
 }
 IP_BINARIES = ("/usr/sbin/ip", "/usr/bin/ip", "/sbin/ip", "/bin/ip")
 TEST_ONLY: dict[str, str] = {"/usr/bin/nmap": "nmap"}

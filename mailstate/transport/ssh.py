@@ -6,6 +6,7 @@ then waits ~40 ms on Nagle + delayed ACK. We open the socket ourselves.
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import socket
@@ -21,6 +22,10 @@ from mailstate.transport.base import Result
 
 if TYPE_CHECKING:
     from mailstate.inventory import HostSpec
+
+# paramiko logs transport errors through `logging`; mailstate reports them itself, as
+# diagnostics, so keep Python's last-resort handler from printing them a second time.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 STDIN_MARK = "__MAILSTATE_STDIN__"
 _KEY_CACHE: dict[str, paramiko.PKey] = {}

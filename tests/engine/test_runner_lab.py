@@ -83,7 +83,7 @@ def _run_on_pty(args: list[str], answer: str) -> tuple[int, str]:
     parent, child = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "mailstate", *args], cwd=REPO,
                             stdin=child, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True, start_new_session=True)
     os.close(child)
     time.sleep(0.2)
     os.write(parent, answer.encode())
