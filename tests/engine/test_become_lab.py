@@ -3,6 +3,7 @@ password (the lab's hosts have users `deploy` (NOPASSWD) and `operator` (passwor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import subprocess
@@ -31,7 +32,8 @@ def test_become_without_password_plans_and_applies(clean_lab: Lab, tmp_path: Pat
     applied = mailstate("apply", "-i", inventory, "--limit", "h1", "--yes", "--json")
     assert applied.code == 0, applied.stdout + applied.stderr
     assert applied.json()["hosts"][0]["status"] == "applied"
-    owner = clean_lab.run("h1", "stat -c '%U %a' /etc/postfix/main.cf /etc/roundcube/config.inc.php")
+    owner = clean_lab.run("h1", "stat -c '%U %a' /etc/postfix/main.cf "
+                                "/etc/roundcube/config.inc.php")
     assert owner.stdout.split("\n")[:2] == ["root 644", "root 640"]
     assert mailstate("plan", "-i", inventory, "--limit", "h1").code == 0
 
@@ -58,10 +60,8 @@ def test_become_password_asked_once_never_shown(clean_lab: Lab, tmp_path: Path) 
     os.write(parent, (LAB_SUDO_PASSWORD + "\n").encode())
     out, err = proc.communicate(timeout=120)
     echoed = b""
-    try:
+    with contextlib.suppress(OSError):
         echoed = os.read(parent, 65536)
-    except OSError:
-        pass
     os.close(parent)
     assert proc.returncode == 0, out + err
     assert '"status": "applied"' in out
