@@ -6,9 +6,10 @@ result and `apply` writes it, so the dry run can never disagree with the real ru
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mailstate.diagnostics import Diagnostic, Location, MailstateError
 from mailstate.engine.facts import DOVECOT_DIRS, Facts, FactsRequest, RemoteFile
@@ -26,6 +27,9 @@ MAIN_CF = f"{POSTFIX_DIR}/main.cf"
 MASTER_CF = f"{POSTFIX_DIR}/master.cf"
 DOVECOT_ROOT = "/etc/dovecot/dovecot.conf"
 RESTART_PARAMS = ("inet_interfaces", "inet_protocols")
+T = TypeVar("T")
+_MEMO: dict[Hashable, Any] = {}
+_MEMO_LOCK = threading.Lock()
 MAP_SUFFIX = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb", "dbm": ".dir",
               "sdbm": ".dir"}
 
@@ -140,9 +144,10 @@ def _compile_postfix(state: Any, facts: Facts, out: Compiled) -> None:
         else:
             out.warnings.extend(main.set(key, value))
     main_changed = _add(out, MAIN_CF, main_live, main.render(), "postfix")
-    master_changed = _add(out, MASTER_CF, master_live,
-                          _edit(master_live, MasterCf.parse, lambda d: _edit_master(d, pf),
-                                MASTER_CF), "postfix")
+    master_key = ("master", master_live.sha256, repr(sorted(pf.master.items())))
+    master_after = _memo(master_key, lambda: _edit(master_live, MasterCf.parse,
+                                                   lambda d: _edit_master(d, pf), MASTER_CF))
+    master_changed = _add(out, MASTER_CF, master_live, master_after, "postfix")
     _compile_maps(pf, facts, out)
     if any(main.get(k) != before[k] for k in RESTART_PARAMS):
         out.actions.append(Action("restart", "postfix"))
@@ -185,18 +190,34 @@ def _map_db_stale(facts: Facts, path: str, kind: str) -> bool:
     return db is None or (src is not None and db < src)
 
 
+def _memo(key: Hashable, compute: Callable[[], T]) -> T:
+    """Hosts of a fleet mostly share files and state: compute each distinct case once.
+
+    Keys hold sha256 digests of the inputs and the state part, so a hit is the same
+    computation on the same bytes; results are immutable (bytes, tuples).
+    """
+    with _MEMO_LOCK:
+        if key in _MEMO:
+            return _MEMO[key]  # type: ignore[no-any-return]
+    value = compute()
+    with _MEMO_LOCK:
+        if len(_MEMO) > 256:
+            _MEMO.clear()
+        _MEMO[key] = value
+    return value
+
+
 def _compile_dovecot(state: Any, facts: Facts, out: Compiled) -> None:
     _need(facts, DOVECOT_ROOT)
-    tree_files = {p: f.data for p, f in facts.files.items()
-                  if p.startswith(tuple(d + "/" for d in DOVECOT_DIRS))}
-    config = DovecotConfig.load(tree_files, DOVECOT_ROOT)
-    for path, value in state.dovecot.settings_flat().items():
-        if value is None:
-            config.unset(path)
-        else:
-            config.set(path, value)
+    tree = {p: f for p, f in facts.files.items()
+            if p.startswith(tuple(d + "/" for d in DOVECOT_DIRS))}
+    settings = state.dovecot.settings_flat()
+    key = ("dovecot", tuple(sorted((p, f.sha256) for p, f in tree.items())),
+           tuple(settings.items()))
+    changed_files = _memo(key, lambda: _edit_dovecot({p: f.data for p, f in tree.items()},
+                                                     settings))
     changed = False
-    for path, data in sorted(config.changed().items()):
+    for path, data in changed_files:
         if not path.startswith("/etc/"):
             raise MailstateError(Diagnostic(
                 "error", f"a Dovecot setting is defined in a package file ({path}); "
@@ -206,6 +227,17 @@ def _compile_dovecot(state: Any, facts: Facts, out: Compiled) -> None:
         changed |= _add(out, path, facts.get(path), data, "dovecot")
     if changed:
         out.actions.append(Action("reload", "dovecot"))
+
+
+def _edit_dovecot(files: dict[str, bytes],
+                  settings: dict[tuple[str, ...], str | None]) -> tuple[tuple[str, bytes], ...]:
+    config = DovecotConfig.load(files, DOVECOT_ROOT)
+    for path, value in settings.items():
+        if value is None:
+            config.unset(path)
+        else:
+            config.set(path, value)
+    return tuple(sorted(config.changed().items()))
 
 
 def _compile_roundcube(state: Any, facts: Facts, out: Compiled) -> None:

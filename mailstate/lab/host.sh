@@ -190,11 +190,14 @@ cmd_reset() {
 }
 
 cmd_ensure() {
-  local mail=$1 s
+  # `up` on a running host: start what is down, keep its config as it is (it may be
+  # hardened by now, so only sshd's port is waited for, not the stock mail ports).
+  local mail=$1 s rc=0
   for s in $(services "$mail"); do running "$s" || start "$s" >/dev/null 2>&1; done
-  # shellcheck disable=SC2046
-  wait_ports $(stock_ports "$mail")
-  local rc=$?
+  wait_ports 22 || rc=1
+  for s in $(services "$mail"); do
+    running "$s" || { echo "$s is not running" >&2; rc=1; }
+  done
   status
   return $rc
 }

@@ -29,6 +29,7 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 STDIN_MARK = "__MAILSTATE_STDIN__"
 _KEY_CACHE: dict[str, paramiko.PKey] = {}
+_KNOWN_HOSTS: dict[str, tuple[int, paramiko.HostKeys]] = {}
 _KEY_LOCK = threading.Lock()
 
 
@@ -75,6 +76,31 @@ def resolve_endpoint(host: HostSpec, options: SshOptions) -> Endpoint:
         known_hosts=tuple(known),
         proxy_jump=cfg.get("proxyjump"),
     )
+
+
+def _parsed_known_hosts(path: str) -> paramiko.HostKeys | None:
+    """Each known_hosts file parsed once per run (paramiko's loader is quadratic in the
+    number of lines: re-reading a 100-host file per connection cost ~20 ms of CPU each)."""
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+    with _KEY_LOCK:
+        cached = _KNOWN_HOSTS.get(path)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, paramiko.HostKeys(path))
+            _KNOWN_HOSTS[path] = cached
+        return cached[1]
+
+
+def _add_known_keys(client: paramiko.SSHClient, ep: Endpoint) -> None:
+    """Give the client only this host's known keys, looked up in the parsed files."""
+    name = ep.hostname if ep.port == 22 else f"[{ep.hostname}]:{ep.port}"
+    for path in ep.known_hosts:
+        parsed = _parsed_known_hosts(path)
+        entry = parsed.lookup(name) if parsed is not None else None
+        for keytype, key in (entry or {}).items():
+            client.get_host_keys().add(name, keytype, key)
 
 
 def _load_key(path: str) -> paramiko.PKey:
@@ -161,11 +187,9 @@ def _connect_jump(ep: Endpoint, options: SshOptions) -> paramiko.SSHClient:
 def _connect_client(ep: Endpoint, options: SshOptions,
                     jump: paramiko.SSHClient | None) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
-    for index, path in enumerate(ep.known_hosts):
-        if index == 0 and (os.path.isfile(path) or options.accept_new):
-            client.load_host_keys(path)  # the file --accept-new writes back to
-        elif os.path.isfile(path):
-            client.get_host_keys().load(path)
+    if options.accept_new:
+        client.load_host_keys(ep.known_hosts[0])  # the file --accept-new writes back to
+    _add_known_keys(client, ep)
     client.set_missing_host_key_policy(_host_key_policy(ep, options))
     sock = _open_socket(ep, options.connect_timeout,
                         jump.get_transport() if jump is not None else None)
