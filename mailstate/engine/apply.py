@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import signal
 import socket
 import tarfile
@@ -39,13 +40,21 @@ CHECK_NAMES = {
 
 
 def fault_point(name: str) -> None:
-    """Test-only fault injection: MAILSTATE_FAULT=kill-controller:NAME dies right here.
+    """Test-only fault injection: MAILSTATE_FAULT=kill-controller:NAME dies right here;
+    pause-controller:NAME waits here while the file $MAILSTATE_FAULT_PAUSE exists.
 
     The fault tests (tests/faults/) use it to prove what a host looks like when the
     controller vanishes at each step; nothing happens unless the variable is set.
     """
-    if os.environ.get("MAILSTATE_FAULT") == f"kill-controller:{name}":
+    fault = os.environ.get("MAILSTATE_FAULT")
+    if fault == f"kill-controller:{name}":
         os.kill(os.getpid(), signal.SIGKILL)
+    if fault == f"pause-controller:{name}":  # wait while the test's marker file exists
+        marker = os.environ.get("MAILSTATE_FAULT_PAUSE", "")
+        open(marker, "w").close()
+        deadline = time.monotonic() + 60
+        while os.path.exists(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def host_fault() -> str:
@@ -213,7 +222,7 @@ def _apply_changes(host: HostSpec, state: MailState, conn: Connection, plan: Hos
     run_id = uuid.uuid4().hex[:12]
     payload = payload_tar(plan.changes)
     args = [run_id, options.owner, str(options.lock_wait), str(len(payload)),
-            "\n".join(c.path for c in plan.changes), _checks(plan.changes)]
+            "\n".join(c.path for c in plan.changes), _checks(plan.changes), BACKUP_ROOT]
     clock = time.monotonic()
     holder = conn.start(sh_command(remote_script("hold.sh"), args), payload)
     released = False
@@ -311,6 +320,9 @@ def _check_problem(name: str, rest: str) -> list[Diagnostic]:
 
 
 def _location_of(output: str) -> Location | None:
+    php = re.search(r" in (/etc/\S+) on line (\d+)", output)  # php -l
+    if php:
+        return Location(php.group(1), int(php.group(2)))
     for word in output.replace(",", " ").split():
         path, _, line = word.rstrip(":").partition(":")
         if path.startswith("/etc/") and line.isdigit():

@@ -3,10 +3,11 @@
 # private stage dir and validates them with the servers' own tools. Then it HOLDS the
 # lock until the controller writes "RELEASE" on stdin; if the controller vanishes (EOF
 # without RELEASE), the lock stays and is reported stale by the next run.
-# Args: run_id owner lock_wait payload_bytes paths checks
+# Args: run_id owner lock_wait payload_bytes paths checks [backup_root]
 set -u
 umask 077
 run_id=$1 owner=$2 lock_wait=$3 payload=$4 paths=$5 checks=$6
+backup_root=${7:-/var/backups/mailstate}
 base=/var/lib/mailstate
 lock=$base/lock
 t0=$(date +%s%N)
@@ -43,9 +44,13 @@ until mkdir "$lock" 2>/dev/null; do
   fi
   sleep 0.2
 done
-echo $$ > "$lock/holder"
-printf 'run=%s\nowner=%s\nstarted=%s\nholder=%s\n' "$run_id" "$owner" \
-  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$$" > "$lock/info.tmp" && mv "$lock/info.tmp" "$lock/info"
+if ! { echo $$ > "$lock/holder" && printf 'run=%s\nowner=%s\nstarted=%s\nholder=%s\n' \
+    "$run_id" "$owner" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$$" > "$lock/info.tmp" \
+    && mv "$lock/info.tmp" "$lock/info"; } 2>/dev/null; then
+  rm -rf "$lock"
+  echo "FAIL no space left in $base (or it is read-only): cannot write the lock; nothing was changed"
+  exit 2
+fi
 echo "LOCK ok"
 mark locked
 
@@ -61,6 +66,13 @@ for p in $paths; do
   else echo "H - $p"; fi
 done
 
+# Staging must fit on the host's disk: a full disk fails here, before any live file.
+if ! head -c $(( payload + 1048576 )) /dev/zero > "$stage/space" 2>/dev/null; then
+  rm -f "$stage/space"
+  echo "FAIL no space left in $base for staging; nothing was changed"; cleanup; exit 2
+fi
+rm -f "$stage/space"
+
 # The candidate files, as a tar stream of exactly $payload bytes.
 mkdir "$stage/files"
 if ! head -c "$payload" | tar -x -f - -C "$stage/files" 2> "$stage/tar.err"; then
@@ -70,11 +82,20 @@ fi
 # naps, load_file.c): date the candidates 3 s back, on the host's clock, so postconf,
 # postmap and the reloaded daemons read them at once.
 find "$stage/files" -type f -exec touch -d "@$(( $(date +%s) - 3 ))" {} +
-# Staging must fit on the host's disk: a full disk fails here, before any live file.
-if ! dd if=/dev/zero of="$stage/space" bs=65536 count=16 2>/dev/null; then
-  echo "FAIL no space left in $base for staging"; cleanup; exit 2
-fi
-rm -f "$stage/space"
+# Every target dir must take its new file (read-only mount, full disk, permissions), and
+# the backup dir a copy of the live files: probe both now, not half-way through the swap.
+probe_fail() { rm -f "$2"; echo "FAIL $1: $(head -c 300 "$stage/probe.err" | tr '\n' ' ')nothing was changed"; cleanup; exit 2; }
+for p in $paths; do
+  d=$(dirname "$p"); while [ ! -d "$d" ]; do d=$(dirname "$d"); done
+  t=$d/.mailstate.probe.$run_id
+  cp "$stage/files$p" "$t" 2> "$stage/probe.err" && sync "$t" 2>> "$stage/probe.err" \
+    || probe_fail "cannot write in $d" "$t"
+  rm -f "$t"
+done
+t=$backup_root/.probe.$run_id
+{ mkdir -p "$backup_root" && for p in $paths; do [ ! -f "$p" ] || cat "$p"; done > "$t" \
+  && sync "$t"; } 2> "$stage/probe.err" || probe_fail "cannot write backups in $backup_root" "$t"
+rm -f "$t"
 mark staged
 
 report() {  # report NAME RC FILE: one line per check, the tool output base64-encoded
@@ -140,6 +161,9 @@ check_php() {
     php -r 'include $argv[1]; exit(isset($config) && is_array($config) ? 0 : 3);' "$f" \
       > "$stage/php.err" 2>&1; rc=$?
     [ $rc -eq 3 ] && echo "$1 does not define the \$config array" >> "$stage/php.err"
+  fi
+  if [ $rc -ne 0 ] && [ -f "$1" ] && ! php -l "$1" > /dev/null 2>&1; then
+    echo "the live $1 is not valid PHP either: repair it on the host, then apply again" >> "$stage/php.err"
   fi
   report php-include "$rc" "$stage/php.err"
 }

@@ -114,6 +114,7 @@ pause() {  # test-only (fault pause:POINT): wait at POINT while the test's marke
   [ "$fault" = "pause:$1" ] || return 0
   : > /tmp/mailstate-fault-pause; n=0
   while [ -e /tmp/mailstate-fault-pause ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n + 1)); done
+  fault=-  # once
 }
 
 # 2. Swap.
