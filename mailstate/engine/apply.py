@@ -338,9 +338,18 @@ def _stale_under_lock(name: str, plan: HostPlan, live: dict[str, str | None]) ->
                   "\n".join(changed), code="stale-plan", fix="run mailstate again")]
 
 
+def _mode(change: FileChange, state: MailState) -> int:
+    """The mode to write: the live file's; a new file holding secrets gets 0600, not 0644."""
+    if change.candidate.before is None and state.postfix is not None:
+        spec = state.postfix.maps.get(change.path)
+        if spec is not None and spec.secret:
+            return 0o600
+    return change.candidate.mode
+
+
 def _swap(name: str, state: MailState, conn: Connection, plan: HostPlan,
           options: ApplyOptions, run_id: str, stage: str, result: HostResult) -> None:
-    files = "\n".join(f"{c.path} {c.candidate.mode:o} {c.candidate.owner} {c.candidate.group}"
+    files = "\n".join(f"{c.path} {_mode(c, state):o} {c.candidate.owner} {c.candidate.group}"
                       for c in plan.changes)
     args = [run_id, stage, files, _action_lines(plan), _expect_lines(state, plan),
             str(options.verify_seconds), BACKUP_ROOT, host_fault()]
