@@ -17,8 +17,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def state_file_schema() -> dict[str, Any]:
     from mailstate.model import MailState
+    from mailstate.model.postfix import full_main_model
 
     schema = MailState.model_json_schema(by_alias=True)
+    # postfix.main is validated with a model of just the names a state uses (fast start);
+    # the schema lists every parameter Postfix 3.7 knows, for completion.
+    main = full_main_model().model_json_schema(by_alias=True,
+                                               ref_template="#/$defs/{model}")
+    schema.setdefault("$defs", {}).update(main.pop("$defs", {}))
+    schema["$defs"]["PostfixMain"] = main
+    field = schema["$defs"]["PostfixState"]["properties"]["main"]
+    schema["$defs"]["PostfixState"]["properties"]["main"] = {
+        "$ref": "#/$defs/PostfixMain", "description": field.get("description", "")}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "mailstate state file"
     schema["properties"]["vars"] = {

@@ -107,8 +107,12 @@ def _unknown_key(doc: SourceDoc, loc: Sequence[str | int], path: DocPath) -> Dia
     from mailstate.model.postfix import NOT_PARAMETERS
 
     name = str(path[-1]) if path else str(loc[-1])
+    from mailstate.model.postfix_params import KINDS
+
     model = _model_at(loc[:-1])
     known = [f.alias or n for n, f in model.model_fields.items()] if model else []
+    if tuple(loc[:-1]) == ("postfix", "main"):
+        known = list(KINDS)  # validated with a model of the used names only
     where = dotted(path[:-1]) or "the top level"
     fix = ""
     if tuple(loc[:2]) == ("postfix", "main") and name in NOT_PARAMETERS:
