@@ -8,10 +8,14 @@ sees a diff.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
+import threading
 from collections.abc import Iterable
 
 MASK = "********"
+_CACHE: dict[tuple[object, ...], str] = {}
+_CACHE_LOCK = threading.Lock()
 NO_EOL = "\\ No newline at end of file\n"
 
 # key = value style lines whose value is a secret (main.cf, dovecot, maps)
@@ -50,8 +54,30 @@ def _lines(data: bytes | None) -> list[str]:
 
 def unified_diff(path: str, before: bytes | None, after: bytes | None,
                  secrets: Iterable[str] = (), context: int = 3) -> str:
-    """A unified diff of two versions of `path`; `None` means the file does not exist."""
-    secrets = [s for s in secrets if s]
+    """A unified diff of two versions of `path`; `None` means the file does not exist.
+
+    Hosts of a fleet mostly show the same change of the same file: each distinct diff is
+    computed once (keyed by digests, so the cache holds no file contents).
+    """
+    key = (path, _digest(before), _digest(after), tuple(sorted(s for s in secrets if s)),
+           context)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+    text = _unified_diff(path, before, after, list(key[3]), context)
+    with _CACHE_LOCK:
+        if len(_CACHE) > 512:
+            _CACHE.clear()
+        _CACHE[key] = text
+    return text
+
+
+def _digest(data: bytes | None) -> str | None:
+    return hashlib.sha256(data).hexdigest() if data is not None else None
+
+
+def _unified_diff(path: str, before: bytes | None, after: bytes | None,
+                  secrets: list[str], context: int) -> str:
     old, new = _lines(before), _lines(after)
     label_old = f"a{path}" if before is not None else "/dev/null"
     label_new = f"b{path}" if after is not None else "/dev/null"

@@ -106,10 +106,11 @@ class MainCf(LineDocument[Definition]):
         found = self._all(key)
         if not found:
             insert_lines(self._lines, len(self._lines), [f"{key} = {value}"])
+            self._rescan()
         elif found[-1].value != value:
             last = found[-1]
             replace_lines(self._lines, last.start, last.end, [f"{key}{last.separator}{value}"])
-        self._rescan()
+            self._rescan()
         return [self._duplicate(d, len(found)) for d in found[:-1]]
 
     def _duplicate(self, d: Definition, count: int) -> Diagnostic:
@@ -120,6 +121,8 @@ class MainCf(LineDocument[Definition]):
 
     def unset(self, key: str) -> None:
         """Remove every definition of `key` with its continuation lines."""
-        for d in reversed(self._all(key)):
+        found = self._all(key)
+        for d in reversed(found):
             del self._lines[d.start: d.end]
-        self._rescan()
+        if found:
+            self._rescan()

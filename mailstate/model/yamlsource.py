@@ -132,10 +132,15 @@ class _Builder:
         return text
 
 
+# libyaml's composer keeps the same marks (line/column) and is ~10x faster than the pure
+# Python one: a 100-host inventory took ~0.3 s to compose without it.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_yaml(text: str, file: str) -> SourceDoc:
     """Parse one YAML document; syntax errors become a `MailstateError` at file:line:col."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         location = _loc(file, mark) if mark else Location(file)
