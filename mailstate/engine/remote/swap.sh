@@ -66,10 +66,11 @@ run_actions() {  # runs every action line; output of failures goes to $stage/act
   echo "$actions" | while read -r verb arg; do
     case "$verb" in
       postmap) postmap "$arg" 2>> "$stage/act.err" || echo "postmap $arg failed" >> "$stage/act.err" ;;
-      reload-postfix) postfix_up && postfix reload > /dev/null 2>> "$stage/act.err" || postfix start > /dev/null 2>> "$stage/act.err" ;;
-      restart-postfix) postfix stop > /dev/null 2>&1; sleep 0.2; postfix start > /dev/null 2>> "$stage/act.err" ;;
+      reload-postfix) postfix_up && postfix reload > /dev/null 2>> "$stage/act.err" || postfix start < /dev/null > /dev/null 2>> "$stage/act.err" ;;
+      restart-postfix) postfix stop > /dev/null 2>&1; sleep 0.2; postfix start < /dev/null > /dev/null 2>> "$stage/act.err" ;;
       reload-dovecot) doveadm log errors > "$stage/dv.before" 2>/dev/null
-                      if dovecot_up; then doveadm reload 2>> "$stage/act.err"; else dovecot 2>> "$stage/act.err"; fi ;;
+                      if dovecot_up; then doveadm reload 2>> "$stage/act.err"
+                      else dovecot < /dev/null > /dev/null 2>> "$stage/act.err"; fi ;;
       *) [ -n "$verb" ] && echo "unknown action $verb" >> "$stage/act.err" ;;
     esac
     mark "$verb"
@@ -155,9 +156,10 @@ restore
 case "$actions" in *postmap*)
   echo "$actions" | while read -r verb arg; do [ "$verb" = postmap ] && postmap "$arg" 2>/dev/null; done ;;
 esac
-case "$actions" in *restart-postfix*) postfix stop > /dev/null 2>&1; sleep 0.2; postfix start > /dev/null 2>&1 ;;
-  *reload-postfix*) postfix reload > /dev/null 2>&1 || postfix start > /dev/null 2>&1 ;; esac
-case "$actions" in *dovecot*) if dovecot_up; then doveadm reload; else dovecot; fi 2>/dev/null ;; esac
+case "$actions" in *restart-postfix*) postfix stop > /dev/null 2>&1; sleep 0.2; postfix start < /dev/null > /dev/null 2>&1 ;;
+  *reload-postfix*) postfix reload > /dev/null 2>&1 || postfix start < /dev/null > /dev/null 2>&1 ;; esac
+# daemons started here must not hold the SSH channel's stdout open
+case "$actions" in *dovecot*) if dovecot_up; then doveadm reload; else dovecot; fi < /dev/null > /dev/null 2>&1 ;; esac
 sleep 0.5
 for svc in postfix dovecot; do
   case "$actions" in *$svc*) ${svc}_up && echo "AFTER $svc running" || echo "AFTER $svc NOT running" ;; esac
