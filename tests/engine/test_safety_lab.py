@@ -227,3 +227,13 @@ def test_lock_held_elsewhere_blocks_and_a_dead_holder_is_taken_over(
     assert host["status"] == "applied"
     assert any(m["code"] == "stale-lock" for m in host["messages"])
     assert clean_lab.run("h1", "ls /var/lib/mailstate").stdout.strip() == ""
+
+
+def test_apply_starts_a_stopped_dovecot_without_hanging(clean_lab: Lab, tmp_path: Path) -> None:
+    clean_lab.run("h3", "doveadm stop; sleep 0.5", check=True)
+    inventory = str(write_inventory(clean_lab, tmp_path / "inv.yaml", ["hardened"]))
+    out = mailstate("apply", "-i", inventory, "--limit", "h3", "--yes", "--json", timeout=90)
+    assert out.code == 0, out.stdout
+    assert out.json()["hosts"][0]["status"] == "applied"
+    assert clean_lab.run("h3", "doveadm process status >/dev/null 2>&1 || "
+                               "kill -0 $(cat /run/dovecot/master.pid)").returncode == 0
