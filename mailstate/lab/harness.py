@@ -119,6 +119,18 @@ class Lab:
         self.inventory_path = inventory or self.state_dir / "inventory.yaml"
         self.ca_path = self.state_dir / "ca" / "ca.pem"
 
+    def _host_script(self) -> Path:
+        """host.sh where every host can read it: the repo may sit under /tmp, which is
+        a per-host tmpfs inside the hosts, so each instance keeps its own copy."""
+        copy = self.state_dir / "host.sh"
+        text = HOST_SCRIPT.read_bytes()
+        if not copy.exists() or copy.read_bytes() != text:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            tmp = copy.with_suffix(".tmp")
+            tmp.write_bytes(text)
+            tmp.replace(copy)
+        return copy
+
     # -- naming ---------------------------------------------------------------------
     def host(self, name_or_number: str | int) -> LabHost:
         number = (name_or_number if isinstance(name_or_number, int)
@@ -237,7 +249,7 @@ class Lab:
             ["ip", "netns", "exec", host.namespace,
              "unshare", "--mount", "--pid", "--fork", "--uts", "--mount-proc",
              "--propagation", "private", "--kill-child",
-             "/bin/bash", str(HOST_SCRIPT), "init", str(host.directory), host.name,
+             "/bin/bash", str(self._host_script()), "init", str(host.directory), host.name,
              host.address, "1" if mail else "0"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env=CLEAN_ENV, cwd="/")
@@ -320,7 +332,7 @@ class Lab:
     def _status_one(self, host: LabHost) -> HostStatus:
         if self._init_pid(host) is None:
             return HostStatus(host.name, host.address, False, host.mail)
-        proc = self.run(host.name, f"/bin/bash {HOST_SCRIPT} status")
+        proc = self.run(host.name, f"/bin/bash {self._host_script()} status")
         return parse_status(host.name, host.address, host.mail, proc.stdout)
 
     def reset(self, names: list[str] | None = None) -> list[HostStatus]:
@@ -347,7 +359,8 @@ class Lab:
             if want_mail and not h.mail:
                 (h.directory / "mail").write_text("1\n")
             verb = "reset" if restore_files else "ensure"
-            script = f"/bin/bash {HOST_SCRIPT} {verb} {int(want_mail)} {' '.join(services)}"
+            script = (f"/bin/bash {self._host_script()} {verb} {int(want_mail)} "
+                      f"{' '.join(services)}")
             proc = self.run(h.name, script)
             if proc.returncode != 0:
                 raise error(f"lab host {h.name} did not come back after reset: "
