@@ -1,0 +1,69 @@
+"""~/.ssh/config with ProxyJump, and `mailstate rollback`, on real lab hosts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from mailstate.lab import Lab
+from tests.engine.conftest import REPO, host_digest, mailstate, write_inventory
+
+
+def test_proxyjump_from_ssh_config_reaches_a_host_through_another(
+        clean_lab: Lab, tmp_path: Path) -> None:
+    jump, target = clean_lab.host("h1").address, clean_lab.host("h2").address
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "config").write_text(
+        f"Host {target}\n  ProxyJump root@{jump}\n\n"
+        f"Host {jump}\n  IdentityFile {clean_lab.key_path}\n"
+        f"  UserKnownHostsFile {clean_lab.known_hosts_path}\n")
+    document = clean_lab.inventory()
+    document["all"]["hosts"] = {"h2": document["all"]["hosts"]["h2"]}  # type: ignore[index]
+    inventory = tmp_path / "inv.yaml"
+    inventory.write_text(yaml.safe_dump(document))
+    proc = subprocess.run(
+        [sys.executable, "-m", "mailstate", "plan", "-i", str(inventory), "--json"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "HOME": str(home)})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    # break the jump host's key: the same plan must now fail on the jump, not go direct
+    (home / ".ssh" / "config").write_text(
+        f"Host {target}\n  ProxyJump root@{jump}\n\n"
+        f"Host {jump}\n  IdentityFile {clean_lab.key_path}\n"
+        f"  UserKnownHostsFile {tmp_path / 'empty_known_hosts'}\n")
+    (tmp_path / "empty_known_hosts").write_text("")
+    broken = subprocess.run(
+        [sys.executable, "-m", "mailstate", "plan", "-i", str(inventory)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "HOME": str(home)})
+    assert broken.returncode == 1
+    assert f"unknown host key for {jump}" in broken.stdout + broken.stderr
+
+
+def test_rollback_lists_and_restores_the_last_backup(clean_lab: Lab, tmp_path: Path) -> None:
+    inventory = str(write_inventory(clean_lab, tmp_path / "inv.yaml", ["hardened"]))
+    stock = host_digest(clean_lab, "h1")
+    stock_ports = {int(a.rsplit(":", 1)[1]) for a in
+                   clean_lab.run("h1", "ss -ltnH | awk '{print $4}'").stdout.split()}
+    assert mailstate("apply", "-i", inventory, "--limit", "h1", "--yes").code == 0
+    assert host_digest(clean_lab, "h1") != stock
+
+    listed = mailstate("rollback", "h1", "-i", inventory, "--list", "--json")
+    assert listed.code == 0
+    backups = listed.json()["backups"]
+    assert len(backups) == 1 and "/etc/postfix/main.cf" in backups[0]["files"]
+
+    restored = mailstate("rollback", "h1", "-i", inventory)
+    assert restored.code == 0, restored.stdout + restored.stderr
+    assert "RESTORED /etc/postfix/main.cf" in restored.stdout
+    assert "REMOVED /etc/postfix/tls_policy" in restored.stdout  # it did not exist before
+    assert host_digest(clean_lab, "h1") == stock
+    ports = {int(a.rsplit(":", 1)[1]) for a in
+             clean_lab.run("h1", "sleep 1; ss -ltnH | awk '{print $4}'").stdout.split()}
+    assert ports == stock_ports
+    assert mailstate("rollback", "h1", "-i", inventory, "--to", "19990101").code == 1
