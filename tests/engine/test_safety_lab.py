@@ -237,3 +237,45 @@ def test_apply_starts_a_stopped_dovecot_without_hanging(clean_lab: Lab, tmp_path
     assert out.json()["hosts"][0]["status"] == "applied"
     assert clean_lab.run("h3", "doveadm process status >/dev/null 2>&1 || "
                                "kill -0 $(cat /run/dovecot/master.pid)").returncode == 0
+
+
+def test_key_that_does_not_match_its_certificate_is_refused(
+        clean_lab: Lab, tmp_path: Path, state_file: Callable[[str, str], Path]) -> None:
+    """Dovecot would start and listen, and every TLS handshake would fail: caught before."""
+    clean_lab.run("h1", "openssl genpkey -algorithm ed25519 -out "
+                        "/etc/dovecot/private/other.key 2>/dev/null", check=True)
+    state = state_file("other-key", "dovecot:\n  settings:\n"
+                                    "    ssl_key: </etc/dovecot/private/other.key\n")
+    _refused_without_change(clean_lab, tmp_path, state, "does not match the certificate")
+
+
+def test_postfix_key_that_does_not_match_is_refused(
+        clean_lab: Lab, tmp_path: Path, state_file: Callable[[str, str], Path]) -> None:
+    clean_lab.run("h1", "openssl genpkey -algorithm ed25519 -out /etc/postfix/other.key "
+                        "2>/dev/null", check=True)
+    state = state_file("other-key", "postfix:\n  main:\n"
+                                    "    smtpd_tls_key_file: /etc/postfix/other.key\n")
+    _refused_without_change(clean_lab, tmp_path, state, "does not match the certificate")
+
+
+def test_dovecot_port_held_by_another_process_is_rolled_back(
+        clean_lab: Lab, tmp_path: Path, state_file: Callable[[str, str], Path]) -> None:
+    """Dovecot cannot bind a new listener port that another process holds."""
+    squat = ("nohup python3 -c 'import socket,time; s=socket.socket(); "
+             "s.bind((\"0.0.0.0\",10995)); s.listen(); time.sleep(120)' >/dev/null 2>&1 & "
+             "sleep 0.3; ss -ltnH")
+    before = host_digest(clean_lab, "h2")
+    state = state_file("pop3s-moved", "dovecot:\n  settings:\n    service pop3-login:\n"
+                                      "      inet_listener pop3s:\n        port: 10995\n")
+    try:
+        assert ":10995" in clean_lab.run("h2", squat, check=True).stdout
+        out = mailstate("apply", "-i", _inventory(clean_lab, tmp_path, state), "--limit", "h2",
+                        "--yes", "--json")
+        assert out.code == 1
+        host = out.json()["hosts"][0]
+        assert host["status"] == "rolled-back", host
+        assert "held by another process (python3)" in json.dumps(host["messages"])
+        assert host_digest(clean_lab, "h2") == before
+        assert ":995 " in clean_lab.run("h2", "sleep 0.5; ss -ltnH").stdout
+    finally:
+        clean_lab.run("h2", "pkill -f 's.bind' ; true")

@@ -102,6 +102,18 @@ report() {  # report NAME RC FILE: one line per check, the tool output base64-en
   printf 'C %s %s ' "$1" "$2"; base64 -w0 < "$3"; echo
 }
 
+# pair_check LABEL CERT KEY: say so when a private key does not belong to its certificate
+# (the daemon would start, and every TLS handshake would fail). Needs openssl; skipped for
+# encrypted keys and for files that are missing (reported on their own).
+pair_check() {
+  [ -n "$2" ] && [ -n "$3" ] && [ -r "$2" ] && [ -r "$3" ] || return 0
+  command -v openssl > /dev/null || return 0
+  grep -q ENCRYPTED "$3" && return 0
+  c=$(openssl x509 -noout -pubkey -in "$2" 2>/dev/null | openssl pkey -pubin -outform DER 2>/dev/null | sha256sum)
+  k=$(openssl pkey -in "$3" -pubout -outform DER 2>/dev/null < /dev/null | sha256sum)
+  [ "$c" = "$k" ] || echo "$1 $3 does not match the certificate $2 (TLS handshakes would fail)"
+}
+
 check_postfix() {
   d=$stage/postfix; mkdir "$d"
   for f in main.cf master.cf; do
@@ -117,12 +129,18 @@ check_postfix() {
   report postconf-n "$rc" "$stage/pf.extra"
   postconf -c "$d" -M > /dev/null 2> "$stage/pm.err"; rc=$?
   report postconf-M "$rc" "$stage/pm.err"
-  # Postfix does not check that TLS files exist until a client connects: check them now.
-  for key in smtpd_tls_cert_file smtpd_tls_key_file smtp_tls_cert_file smtp_tls_key_file \
-             smtpd_tls_CAfile smtp_tls_CAfile; do
-    path=$(postconf -c "$d" -hx "$key" 2>/dev/null)
-    [ -z "$path" ] || [ -r "$path" ] || echo "main.cf: $key = $path: no such readable file"
-  done > "$stage/tls.err"
+  # Postfix does not check TLS files until a client connects: check them now (one call).
+  keys="smtpd_tls_cert_file smtpd_tls_key_file smtp_tls_cert_file smtp_tls_key_file smtpd_tls_CAfile smtp_tls_CAfile"
+  # shellcheck disable=SC2086
+  postconf -c "$d" -hx $keys 2>/dev/null | paste -d'|' - - - - - - | {
+    IFS='|' read -r scert skey ccert ckey sca cca
+    for pair in "smtpd_tls_cert_file=$scert" "smtpd_tls_key_file=$skey" "smtp_tls_cert_file=$ccert" \
+                "smtp_tls_key_file=$ckey" "smtpd_tls_CAfile=$sca" "smtp_tls_CAfile=$cca"; do
+      path=${pair#*=}
+      [ -z "$path" ] || [ -r "$path" ] || echo "main.cf: ${pair%%=*} = $path: no such readable file"
+    done
+    pair_check "main.cf: smtpd_tls_key_file" "$scert" "${skey:-$scert}"
+  } > "$stage/tls.err"
   [ -s "$stage/tls.err" ] && rc=1 || rc=0
   report tls-files "$rc" "$stage/tls.err"
   : > "$stage/svc.err"
@@ -142,13 +160,16 @@ check_postfix() {
 check_dovecot() {
   cp -a /etc/dovecot "$stage/dovecot"
   [ -d "$stage/files/etc/dovecot" ] && cp -a "$stage/files/etc/dovecot/." "$stage/dovecot/"
-  doveconf -c "$stage/dovecot/dovecot.conf" -n > "$stage/dc.out" 2> "$stage/dc.err"; rc=$?
+  # -P: show ssl_key too (doveconf hides it); dc.out stays in the 0700 stage, never sent
+  doveconf -c "$stage/dovecot/dovecot.conf" -n -P > "$stage/dc.out" 2> "$stage/dc.err"; rc=$?
   sed -i "s#$stage/dovecot#/etc/dovecot#g" "$stage/dc.err"
   # doveconf does not open `key = <file` values; Dovecot needs them readable to start.
   sed -n 's/^[[:space:]]*\([a-z_]*\) = <\(.*\)$/\1 \2/p' "$stage/dc.out" | while read -r key path; do
     [ -r "$path" ] || echo "dovecot: $key = <$path: no such readable file (Dovecot would not start)"
   done >> "$stage/dc.err"
-  [ $rc -eq 0 ] && grep -q "no such readable file" "$stage/dc.err" && rc=1
+  cert=$(sed -n 's/^ssl_cert = <//p' "$stage/dc.out") key=$(sed -n 's/^ssl_key = <//p' "$stage/dc.out")
+  pair_check "dovecot: ssl_key" "$cert" "$key" >> "$stage/dc.err"
+  [ $rc -eq 0 ] && grep -qE "no such readable file|does not match" "$stage/dc.err" && rc=1
   report doveconf "$rc" "$stage/dc.err"
 }
 
