@@ -5,13 +5,16 @@
 # without RELEASE), the lock stays and is reported stale by the next run.
 # Args: run_id owner lock_wait payload_bytes paths checks [backup_root]
 set -u
+cd / || exit 2  # paths below are absolute; cp --parents resolves from here
 umask 077
 run_id=$1 owner=$2 lock_wait=$3 payload=$4 paths=$5 checks=$6
 backup_root=${7:-/var/backups/mailstate}
 base=/var/lib/mailstate
 lock=$base/lock
-t0=$(date +%s%N)
-mark() { echo "T hold-$1 $(( ($(date +%s%N) - t0) / 1000000 ))"; }
+# milestones in ms from /proc/uptime (a builtin read, no process per mark)
+now_ms() { read -r up _ < /proc/uptime; echo $(( ${up%.*}${up#*.} * 10 )); }
+t0=$(now_ms)
+mark() { echo "T hold-$1 $(( $(now_ms) - t0 ))"; }
 mkdir -p "$base" && chmod 700 "$base" || { echo "FAIL cannot create $base"; exit 2; }
 
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
@@ -61,10 +64,13 @@ echo "STAGE $stage"
 cleanup() { rm -rf "$stage"; rm -rf "$lock"; }
 
 # Digests of the live files, under the lock (the controller compares them to the plan).
+present="" missing=""
 for p in $paths; do
-  if [ -f "$p" ]; then sha256sum "$p" | sed 's/^\([0-9a-f]*\) .*/H \1 /' | tr -d '\n'; echo "$p"
-  else echo "H - $p"; fi
+  if [ -f "$p" ]; then present="$present $p"; else missing="$missing $p"; fi
 done
+# shellcheck disable=SC2086
+[ -z "$present" ] || sha256sum $present | sed 's/^\([0-9a-f]*\)  /H \1 /'
+for p in $missing; do echo "H - $p"; done
 
 # Staging must fit on the host's disk: a full disk fails here, before any live file.
 if ! head -c $(( payload + 1048576 )) /dev/zero > "$stage/space" 2>/dev/null; then
@@ -109,9 +115,11 @@ pair_check() {
   [ -n "$2" ] && [ -n "$3" ] && [ -r "$2" ] && [ -r "$3" ] || return 0
   command -v openssl > /dev/null || return 0
   grep -q ENCRYPTED "$3" && return 0
-  c=$(openssl x509 -noout -pubkey -in "$2" 2>/dev/null | openssl pkey -pubin -outform DER 2>/dev/null | sha256sum)
-  k=$(openssl pkey -in "$3" -pubout -outform DER 2>/dev/null < /dev/null | sha256sum)
-  [ "$c" = "$k" ] || echo "$1 $3 does not match the certificate $2 (TLS handshakes would fail)"
+  # (sh has no locals: names here must not clash with the callers' loop variables)
+  pub_of_cert=$(openssl x509 -noout -pubkey -in "$2" 2>/dev/null \
+    | openssl pkey -pubin -outform DER 2>/dev/null | sha256sum)
+  pub_of_key=$(openssl pkey -in "$3" -pubout -outform DER 2>/dev/null < /dev/null | sha256sum)
+  [ "$pub_of_cert" = "$pub_of_key" ] || echo "$1 $3 does not match the certificate $2 (TLS handshakes would fail)"
 }
 
 check_postfix() {

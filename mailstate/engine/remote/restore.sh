@@ -4,6 +4,7 @@
 # reruns postmap and reloads the services the backed-up change had touched.
 # Args: backup_root which(list|latest|PREFIX) run_id
 set -u
+cd / || exit 2  # paths below are absolute; cp --parents resolves from here
 trap '' HUP PIPE INT TERM
 umask 077
 root=$1 which=$2 run_id=$3

@@ -9,12 +9,15 @@
 #  kill the script's process group there; pause:after-first-write | pause:during-reload
 #  wait there while /tmp/mailstate-fault-pause exists)
 set -u
+cd / || exit 2  # paths below are absolute; cp --parents resolves from here
 trap '' HUP PIPE INT TERM
 umask 077
 run_id=$1 stage=$2 files=$3 actions=$4 expect=$5 verify_seconds=$6 backup_root=$7 fault=${8:--}
 lock=/var/lib/mailstate/lock
-t0=$(date +%s%N)
-mark() { echo "T $1 $(( ($(date +%s%N) - t0) / 1000000 ))"; }
+# milestones in ms from /proc/uptime (a builtin read, no process per mark)
+now_ms() { read -r up _ < /proc/uptime; echo $(( ${up%.*}${up#*.} * 10 )); }
+t0=$(now_ms)
+mark() { echo "T $1 $(( $(now_ms) - t0 ))"; }
 [ -d "$lock" ] && [ "$(cat "$lock/stage" 2>/dev/null)" = "$stage" ] || { echo "FAIL the lock is not ours"; exit 2; }
 echo $$ > "$lock/worker"
 printf '%s\n' "$actions" > "$lock/actions"  # what a next run must redo if we are killed
@@ -24,16 +27,22 @@ bk=$backup_root/$stamp-$run_id
 mkdir -p "$bk/files" && chmod 700 "$backup_root" "$bk" || { echo "FAIL cannot create backup dir $bk"; exit 2; }
 echo "BACKUP $bk"
 
-# 1. Back up (cp -p keeps mode, owner and times) and write the manifest.
-echo "$files" | while read -r path mode owner group; do
-  [ -n "$path" ] || continue
-  if [ -f "$path" ]; then
-    mkdir -p "$bk/files$(dirname "$path")" && cp -p "$path" "$bk/files$path" || exit 1
-    echo "$(sha256sum "$path" | cut -d' ' -f1) $path"
-  else
-    echo "absent $path"
-  fi
-done > "$bk/manifest" || { echo "FAIL backing up into $bk"; exit 2; }
+# 1. Back up (cp -p keeps mode, owner and times; one cp and one sha256sum for all files)
+#    and write the manifest: "SHA256 PATH" per existing file, "absent PATH" otherwise.
+existing="" absent=""
+for path in $(echo "$files" | cut -d' ' -f1); do
+  if [ -f "$path" ]; then existing="$existing $path"; else absent="$absent $path"; fi
+done
+# shellcheck disable=SC2086
+if [ -n "$existing" ]; then
+  cp -p --parents $existing "$bk/files/" 2> "$stage/bk.err" \
+    || { echo "FAIL backing up into $bk: $(head -c 300 "$stage/bk.err")"; exit 2; }
+fi
+{
+  # shellcheck disable=SC2086
+  [ -z "$existing" ] || sha256sum $existing | sed 's/  / /'
+  for path in $absent; do echo "absent $path"; done
+} > "$bk/manifest" || { echo "FAIL writing $bk/manifest"; exit 2; }
 printf 'run=%s\ncreated=%s\n' "$run_id" "$stamp" > "$bk/info"
 printf '%s\n' "$actions" > "$bk/actions"
 find "$bk" -type f -exec sync {} +  # the backup is on disk before any live file changes
@@ -41,17 +50,17 @@ find "$bk" -type f -exec sync {} +  # the backup is on disk before any live file
 # put SRC DEST MODE OWNER GROUP: atomic replace, never a half-written DEST (cp -p keeps
 # the staged mtime, dated back by hold.sh so Postfix does not wait for the file to cool)
 put() {
-  tmp=$(dirname "$2")/.mailstate.$(basename "$2").$run_id
-  cp -p "$1" "$tmp" && chmod "$3" "$tmp" && chown "$4:$5" "$tmp" && sync "$tmp" \
-    && mv -f "$tmp" "$2" || { rm -f "$tmp"; return 1; }
+  tmp=${2%/*}/.mailstate.${2##*/}.$run_id
+  install -p -m "$3" -o "$4" -g "$5" "$1" "$tmp" && sync "$tmp" && mv -f "$tmp" "$2" \
+    || { rm -f "$tmp"; return 1; }
 }
 
 restore() {
   echo "$files" | while read -r path mode owner group; do
     [ -n "$path" ] || continue
     if [ -f "$bk/files$path" ]; then
-      put "$bk/files$path" "$path" "$(stat -c %a "$bk/files$path")" \
-        "$(stat -c %U "$bk/files$path")" "$(stat -c %G "$bk/files$path")" && echo "RESTORED $path"
+      # shellcheck disable=SC2046
+      put "$bk/files$path" "$path" $(stat -c '%a %U %G' "$bk/files$path") && echo "RESTORED $path"
     elif grep -qxF "absent $path" "$bk/manifest"; then
       rm -f "$path" && echo "REMOVED $path"
     fi
