@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from mailstate.lab import Lab
 from tests.engine.conftest import REPO, host_digest, listeners, mailstate, write_inventory
 
@@ -239,23 +241,18 @@ def test_apply_starts_a_stopped_dovecot_without_hanging(clean_lab: Lab, tmp_path
                                "kill -0 $(cat /run/dovecot/master.pid)").returncode == 0
 
 
+@pytest.mark.parametrize(("key", "state"), [
+    ("/etc/dovecot/private/other.key", "dovecot:\n  settings:\n    ssl_key: <{key}\n"),
+    ("/etc/postfix/other.key", "postfix:\n  main:\n    smtpd_tls_key_file: {key}\n"),
+], ids=["dovecot-ssl_key", "postfix-smtpd_tls_key_file"])
 def test_key_that_does_not_match_its_certificate_is_refused(
-        clean_lab: Lab, tmp_path: Path, state_file: Callable[[str, str], Path]) -> None:
-    """Dovecot would start and listen, and every TLS handshake would fail: caught before."""
-    clean_lab.run("h1", "openssl genpkey -algorithm ed25519 -out "
-                        "/etc/dovecot/private/other.key 2>/dev/null", check=True)
-    state = state_file("other-key", "dovecot:\n  settings:\n"
-                                    "    ssl_key: </etc/dovecot/private/other.key\n")
-    _refused_without_change(clean_lab, tmp_path, state, "does not match the certificate")
-
-
-def test_postfix_key_that_does_not_match_is_refused(
-        clean_lab: Lab, tmp_path: Path, state_file: Callable[[str, str], Path]) -> None:
-    clean_lab.run("h1", "openssl genpkey -algorithm ed25519 -out /etc/postfix/other.key "
-                        "2>/dev/null", check=True)
-    state = state_file("other-key", "postfix:\n  main:\n"
-                                    "    smtpd_tls_key_file: /etc/postfix/other.key\n")
-    _refused_without_change(clean_lab, tmp_path, state, "does not match the certificate")
+        clean_lab: Lab, tmp_path: Path, state_file: Callable[[str, str], Path],
+        key: str, state: str) -> None:
+    """The daemon would start and listen, and every TLS handshake would fail: refused."""
+    clean_lab.run("h1", f"openssl genpkey -algorithm ed25519 -out {key} 2>/dev/null",
+                  check=True)
+    path = state_file("other-key", state.format(key=key))
+    _refused_without_change(clean_lab, tmp_path, path, "does not match the certificate")
 
 
 def test_dovecot_port_held_by_another_process_is_rolled_back(
