@@ -9,7 +9,7 @@ replaces only the lines of one definition.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mailstate.diagnostics import Diagnostic, Location
 from mailstate.formats._text import (
@@ -105,13 +105,22 @@ class MainCf(LineDocument[Definition]):
         value = value.strip(WHITESPACE)
         found = self._all(key)
         if not found:
-            insert_lines(self._lines, len(self._lines), [f"{key} = {value}"])
-            self._rescan()
+            at = len(self._lines)
+            insert_lines(self._lines, at, [f"{key} = {value}"])
+            self._reindex_from(at)
         elif found[-1].value != value:
             last = found[-1]
             replace_lines(self._lines, last.start, last.end, [f"{key}{last.separator}{value}"])
-            self._rescan()
+            self._reindex_from(last.start)
         return [self._duplicate(d, len(found)) for d in found[:-1]]
+
+    def _reindex_from(self, line: int) -> None:
+        """Re-index after an edit at `line`: definitions that end before it are untouched
+        (an edit never reaches back into an earlier definition), the rest are scanned
+        again. Appending a key costs one line, not the whole file."""
+        keep = [d for d in self._items if d.end <= line]
+        tail = scan(self._lines[line:], self.path)
+        self._items = keep + [replace(d, start=d.start + line, end=d.end + line) for d in tail]
 
     def _duplicate(self, d: Definition, count: int) -> Diagnostic:
         return Diagnostic(

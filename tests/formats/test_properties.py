@@ -162,3 +162,17 @@ def test_php_round_trip_set(pairs: list[tuple[str, object]], key: str, value: ob
     doc.set(key, value)  # type: ignore[arg-type]
     assert doc.render() == once
     assert PhpConfig.parse(once).keys() == doc.keys()
+
+
+@settings(max_examples=60, deadline=None)
+@given(main_cf(), st.lists(st.tuples(names, values), min_size=1, max_size=6))
+def test_maincf_incremental_index_matches_a_full_scan(
+        data: bytes, edits: list[tuple[str, str]]) -> None:
+    """set() re-indexes only from the edited line on; the index must equal a fresh scan."""
+    from mailstate.formats.maincf import scan
+
+    doc = MainCf.parse(data)
+    for key, value in edits:
+        doc.set(key, value)
+        assert doc._items == scan(doc._lines, doc.path)
+        assert MainCf.parse(doc.render()).get(key) == " ".join(value.split())
