@@ -1,8 +1,8 @@
 """Everything the planner needs from a host, fetched in ONE remote command.
 
-The command prints a short text header (tool versions, listening sockets, lock, map
-timestamps) and then a tar stream of every managed file: one process per kind of fact,
-not one per file, so a plan costs one round trip and a handful of forks on the host.
+The command prints a short text header (tool versions, lock, map timestamps) and then a
+tar stream of every managed file: one process per kind of fact, not one per file, so a
+plan costs one round trip and a handful of forks on the host.
 """
 
 from __future__ import annotations
@@ -23,9 +23,15 @@ DOVECOT_DIRS = ("/etc/dovecot", "/usr/share/dovecot/protocols.d")
 GATHER_SCRIPT = r"""
 files=$1 dirs=$2 stats=$3
 echo "MAILSTATE-FACTS 1"
-echo "V postfix $(postconf -h mail_version 2>/dev/null)"
-echo "V dovecot $(dovecot --version 2>/dev/null)"
-printf 'X ss '; ss -ltnH 2>/dev/null | base64 -w0; echo
+# Package versions from dpkg's database: one awk, where `postconf -h mail_version` alone
+# cost ~7 ms of host CPU per plan (0.7 s of a 100-host plan). Other systems: the tools.
+if [ -r /var/lib/dpkg/status ]; then
+  awk '/^Package: (postfix|dovecot-core)$/ { p = ($2 == "postfix") ? "postfix" : "dovecot" }
+       p != "" && /^Version:/ { print "V", p, $2; p = "" }' /var/lib/dpkg/status
+else
+  echo "V postfix $(postconf -h mail_version 2>/dev/null)"
+  echo "V dovecot $(dovecot --version 2>/dev/null)"
+fi
 if [ -d /var/lib/mailstate/lock ]; then
   printf 'K '; cat /var/lib/mailstate/lock/info 2>/dev/null | base64 -w0; echo
   for p in holder worker; do
@@ -80,7 +86,6 @@ class Facts:
     files: dict[str, RemoteFile]
     mtimes: dict[str, int] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
-    listeners: str = ""
     lock_info: str | None = None
     lock_alive: tuple[str, ...] = ()
     lock_pending: tuple[str, ...] | None = None  # actions of a swap that never finished
@@ -128,14 +133,12 @@ def parse_output(stdout: bytes, host: str = "host") -> Facts:
         raise error(f"{host}: the facts output was cut short", code="facts")
     versions: dict[str, str] = {}
     mtimes: dict[str, int] = {}
-    listeners, lock_info, alive, pending = "", None, [], None
+    lock_info, alive, pending = None, [], None
     for line in head.decode("utf-8", "surrogateescape").splitlines():
         tag, _, rest = line.partition(" ")
         if tag == "V":
             name, _, version = rest.partition(" ")
             versions[name] = version.strip()
-        elif tag == "X":
-            listeners = base64.b64decode(rest.partition(" ")[2]).decode("utf-8", "replace")
         elif tag == "K":
             lock_info = base64.b64decode(rest).decode("utf-8", "replace")
         elif tag == "A":
@@ -145,7 +148,7 @@ def parse_output(stdout: bytes, host: str = "host") -> Facts:
         elif tag == "S":
             stamp, _, path = rest.partition(" ")
             mtimes[path] = int(stamp)
-    return Facts(_read_tar(tar_bytes), mtimes, versions, listeners, lock_info, tuple(alive),
+    return Facts(_read_tar(tar_bytes), mtimes, versions, lock_info, tuple(alive),
                  tuple(a for a in pending if a.strip()) if pending is not None else None)
 
 

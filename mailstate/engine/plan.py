@@ -74,6 +74,7 @@ class HostPlan:
             "errors": [e.to_json() for e in self.error],
             "seconds": round(self.seconds, 3),
             "round_trips": self.round_trips,
+            "versions": dict(self.facts.versions) if self.facts else {},
         }
 
 
