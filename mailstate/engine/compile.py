@@ -245,10 +245,6 @@ def _compile_roundcube(state: Any, facts: Facts, out: Compiled) -> None:
     live = _need(facts, path)
 
     def edit(doc: PhpConfig) -> None:
-        for key, value in state.roundcube.config.items():
-            if value is None:
-                doc.remove(key)
-            else:
-                doc.set(key, value)
+        doc.update(state.roundcube.config)  # one re-tokenize for all keys, not one each
 
     _add(out, path, live, _edit(live, PhpConfig.parse, edit, path), "roundcube")

@@ -10,6 +10,7 @@ array syntax `[...]` (what Roundcube 1.6's own sample config uses).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,9 @@ def assignment_of(stmt: list[Token]) -> Assignment | None:
     return Assignment(key, stmt[0].start, stmt[-1].end, stmt[5].start, stmt[-2].end)
 
 
+_LINE_END = re.compile(r"[ \t]*\r?\n")
+
+
 class PhpConfig:
     """A parsed config.inc.php. `render(parse(b)) == b`."""
 
@@ -131,12 +135,44 @@ class PhpConfig:
     def remove(self, key: str) -> None:
         """Delete every `$config['key'] = …;` statement (its whole line when alone)."""
         for a in reversed([a for a in self._assignments if a.key == key]):
-            start, end = a.start, a.end
-            line_start = self._text.rfind("\n", 0, start) + 1
-            m = re.compile(r"[ \t]*\r?\n").match(self._text, end)
-            if not self._text[line_start:start].strip() and (m or end == len(self._text)):
-                start, end = line_start, m.end() if m else end
-            self._splice(start, end, "")
+            self._splice(*self._removal_span(a), "")
+
+    def _removal_span(self, a: Assignment) -> tuple[int, int]:
+        start, end = a.start, a.end
+        line_start = self._text.rfind("\n", 0, start) + 1
+        m = _LINE_END.match(self._text, end)
+        if not self._text[line_start:start].strip() and (m or end == len(self._text)):
+            start, end = line_start, m.end() if m else end
+        return start, end
+
+    def update(self, changes: Mapping[str, PhpValue | None]) -> None:
+        """Set several keys at once (None removes one), re-tokenizing twice at most.
+
+        The result equals calling `set`/`remove` key by key in order: replaced and removed
+        spans are computed on the current index and spliced from the end of the text
+        backwards (so the others' offsets hold), then the new keys are appended together.
+        """
+        splices: list[tuple[int, int, str]] = []
+        new_lines: list[str] = []
+        for key, value in changes.items():
+            if value is None:
+                splices += [(*self._removal_span(a), "") for a in self._assignments
+                            if a.key == key]
+                continue
+            literal, a = php_literal(value), self._last(key)
+            if a is None:
+                new_lines.append(f"$config[{php_literal(key)}] = {literal};")
+            elif self._text[a.expr_start:a.expr_end] != literal:
+                splices.append((a.expr_start, a.expr_end, literal))
+        if splices:
+            text = self._text
+            for start, end, replacement in sorted(splices, reverse=True):
+                text = text[:start] + replacement + text[end:]
+            self._text = text
+            self._scan()
+        if new_lines:
+            nl = "\r\n" if "\r\n" in self._text else "\n"
+            self._insert_statement(nl.join(new_lines))
 
     def _splice(self, start: int, end: int, text: str) -> None:
         self._text = self._text[:start] + text + self._text[end:]

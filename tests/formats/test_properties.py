@@ -176,3 +176,26 @@ def test_maincf_incremental_index_matches_a_full_scan(
         doc.set(key, value)
         assert doc._items == scan(doc._lines, doc.path)
         assert MainCf.parse(doc.render()).get(key) == " ".join(value.split())
+
+
+php_changes = st.dictionaries(
+    st.sampled_from(["default_host", "smtp_port", "imap_host", "des_key", "new_one", "x"]),
+    st.one_of(st.none(), words, st.integers(0, 999), st.booleans()), max_size=5)
+
+
+@FAST
+@given(php_changes, php_changes)
+def test_php_update_equals_key_by_key_edits(first: dict, changes: dict) -> None:  # type: ignore[type-arg]
+    """update() batches edits; it must give the bytes of set()/remove() one by one."""
+    base = PhpConfig.parse(b"<?php\n// stock\n$config = [];\n")
+    base.update({k: v for k, v in first.items() if v is not None})
+    seed = base.render()
+    batched, single = PhpConfig.parse(seed), PhpConfig.parse(seed)
+    batched.update(changes)
+    for key, value in changes.items():
+        if value is None:
+            single.remove(key)
+        else:
+            single.set(key, value)
+    assert batched.render() == single.render()
+    assert PhpConfig.parse(batched.render()).keys() == batched.keys()
