@@ -9,18 +9,21 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from mailstate.diagnostics import Diagnostic, MailstateError, error
 
 if TYPE_CHECKING:
     from mailstate.inventory import HostSpec, Inventory
     from mailstate.model import MailState
+    from mailstate.transport.base import Connection
     from mailstate.transport.ssh import SshOptions
 
 RETRY_FILE = "mailstate.retry"
+T = TypeVar("T")
 
 
 def add_target_args(parser: argparse.ArgumentParser, inventory_required: bool = True) -> None:
@@ -70,6 +73,26 @@ def load_targets(args: argparse.Namespace) -> tuple[Inventory, list[Target]]:
     if not targets:
         raise error("no host matched", fix="check --limit against the inventory")
     return inventory, targets
+
+
+def on_connection(target: Target, options: SshOptions,
+                  work: Callable[[MailState, Connection], T],
+                  failed: Callable[[list[Diagnostic]], T]) -> T:
+    """Connect, run `work`, disconnect. A state that did not merge or a host that cannot
+    be reached becomes that host's own result (via `failed`), never an exception that
+    stops the rest of the fleet."""
+    from mailstate.transport.ssh import connect
+
+    if target.state is None:
+        return failed(target.problems)
+    try:
+        conn = connect(target.host, options)
+    except MailstateError as exc:
+        return failed(exc.diagnostics)
+    try:
+        return work(target.state, conn)
+    finally:
+        conn.close()
 
 
 def ssh_options(args: argparse.Namespace, targets: list[Target]) -> SshOptions:

@@ -52,20 +52,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def apply_target(target: Target, ssh: SshOptions, options: ApplyOptions) -> HostResult:
-    from mailstate.diagnostics import MailstateError
+    """Connect, apply, disconnect; every failure becomes the host's result."""
+    from mailstate.commands._targets import on_connection
     from mailstate.engine.apply import HostResult, apply_host
-    from mailstate.transport.ssh import connect
 
-    if target.state is None:
-        return HostResult(target.host.name, "failed", messages=target.problems)
-    try:
-        conn = connect(target.host, ssh)
-    except MailstateError as exc:
-        return HostResult(target.host.name, "failed", messages=exc.diagnostics)
-    try:
-        return apply_host(target.host, target.state, conn, options)
-    finally:
-        conn.close()
+    return on_connection(target, ssh,
+                         lambda state, conn: apply_host(target.host, state, conn, options),
+                         lambda problems: HostResult(target.host.name, "failed",
+                                                     messages=problems))
 
 
 def _load_saved(args: argparse.Namespace) -> dict[str, Any]:

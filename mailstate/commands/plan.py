@@ -66,20 +66,12 @@ def check_input_sizes(inventory: str | None) -> None:
 
 def plan_target(target: Target, options: SshOptions) -> HostPlan:
     """Connect, plan, disconnect; every failure becomes the host's error."""
-    from mailstate.diagnostics import MailstateError
+    from mailstate.commands._targets import on_connection
     from mailstate.engine.plan import HostPlan, plan_host
-    from mailstate.transport.ssh import connect
 
-    if target.state is None:
-        return HostPlan(target.host.name, error=target.problems)
-    try:
-        conn = connect(target.host, options)
-    except MailstateError as exc:
-        return HostPlan(target.host.name, error=exc.diagnostics)
-    try:
-        return plan_host(target.host, target.state, conn)
-    finally:
-        conn.close()
+    return on_connection(target, options,
+                         lambda state, conn: plan_host(target.host, state, conn),
+                         lambda problems: HostPlan(target.host.name, error=problems))
 
 
 def plan_all(targets: list[Target], options: SshOptions, forks: int,
