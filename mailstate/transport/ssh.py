@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# Before paramiko, which imports invoke at load time for `Match exec` only.
+import mailstate.transport.lazy_invoke  # noqa: F401
+
+# isort: split
 import paramiko
 
 from mailstate.diagnostics import MailstateError, error

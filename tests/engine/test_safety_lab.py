@@ -276,3 +276,27 @@ def test_dovecot_port_held_by_another_process_is_rolled_back(
         assert ":995 " in clean_lab.run("h2", "sleep 0.5; ss -ltnH").stdout
     finally:
         clean_lab.run("h2", "pkill -f 's.bind' ; true")
+
+
+def test_new_postconf_warning_is_refused_but_one_the_host_already_has_is_not(
+        clean_lab: Lab, tmp_path: Path, state_file: Callable[[str, str], Path]) -> None:
+    """postconf -n on the candidate: only warnings the live config does not have count."""
+    unused = state_file("unused", "postfix:\n  main_extra:\n    mailstate_unused_x: '1'\n")
+    _refused_without_change(clean_lab, tmp_path, unused, "unused parameter")
+
+    clean_lab.run("h1", "echo 'mailstate_old_unused = 1' >> /etc/postfix/main.cf", check=True)
+    assert "unused parameter" in clean_lab.run("h1", "postconf -n 2>&1 >/dev/null").stdout
+    small = state_file("small", SMALL_CHANGE)
+    out = mailstate("apply", "-i", _inventory(clean_lab, tmp_path, small), "--limit", "h1",
+                    "--yes", "--json")
+    assert out.code == 0, out.stdout
+    assert out.json()["hosts"][0]["status"] == "applied"
+
+
+def test_roundcube_config_that_fails_when_php_includes_it_is_refused(
+        clean_lab: Lab, tmp_path: Path, state_file: Callable[[str, str], Path]) -> None:
+    """Valid syntax (php -l passes) that dies when Roundcube loads it: the include says why."""
+    clean_lab.run("h1", "echo \"require '/etc/roundcube/mailstate-missing.php';\" "
+                        ">> /etc/roundcube/config.inc.php", check=True)
+    state = state_file("rc", "roundcube:\n  config:\n    smtp_host: tls://127.0.0.1:587\n")
+    _refused_without_change(clean_lab, tmp_path, state, "mailstate-missing.php")
