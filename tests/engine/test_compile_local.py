@@ -6,6 +6,8 @@ the bytes Debian ships; they prove idempotence and the package-file guard quickl
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -74,3 +76,14 @@ def test_setting_a_value_defined_in_a_package_file_is_refused(tmp_path: Path) ->
         compile_host(state, facts)  # type: ignore[arg-type]
     assert "package file" in str(caught.value)
     assert "/usr/share/dovecot/protocols.d/" in str(caught.value)
+
+
+def test_paramiko_invoke_import_is_deferred_until_used() -> None:
+    """Importing the SSH transport does not execute invoke (~50 ms); first use does."""
+    code = ("import sys, mailstate.transport.ssh, paramiko.config as c\n"
+            "assert 'invoke.tasks' not in sys.modules, 'invoke was imported eagerly'\n"
+            "assert c.invoke.run('true', hide='stdout', warn=True).ok\n"
+            "assert 'invoke.tasks' in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr

@@ -45,6 +45,37 @@ def test_proxyjump_from_ssh_config_reaches_a_host_through_another(
     assert f"unknown host key for {jump}" in broken.stdout + broken.stderr
 
 
+def test_match_exec_in_ssh_config_still_runs_with_invoke_deferred(
+        clean_lab: Lab, tmp_path: Path) -> None:
+    """mailstate defers paramiko's `import invoke`; `Match exec` must still work."""
+    target = clean_lab.host("h2").address
+    marker = tmp_path / "use-lab-key"
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "config").write_text(
+        f'Match host {target} exec "test -e {marker}"\n'
+        f"  IdentityFile {clean_lab.key_path}\n"
+        f"  UserKnownHostsFile {clean_lab.known_hosts_path}\n")
+    document = clean_lab.inventory()
+    document["all"]["hosts"] = {"h2": document["all"]["hosts"]["h2"]}  # type: ignore[index]
+    document["all"]["hosts"]["h2"].pop("ansible_ssh_private_key_file")  # type: ignore[index]
+    document["all"]["hosts"]["h2"].pop("mailstate_known_hosts_file")  # type: ignore[index]
+    inventory = tmp_path / "inv.yaml"
+    inventory.write_text(yaml.safe_dump(document))
+
+    def plan() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mailstate", "plan", "-i", str(inventory), "--json"],
+            cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+            env={**os.environ, "HOME": str(home)})
+
+    without = plan()
+    assert without.returncode == 1, without.stdout + without.stderr
+    marker.write_text("")
+    with_marker = plan()
+    assert with_marker.returncode == 2, with_marker.stdout + with_marker.stderr
+
+
 def test_rollback_lists_and_restores_the_last_backup(clean_lab: Lab, tmp_path: Path) -> None:
     inventory = str(write_inventory(clean_lab, tmp_path / "inv.yaml", ["hardened"]))
     stock = host_digest(clean_lab, "h1")
