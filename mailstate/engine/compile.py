@@ -6,13 +6,13 @@ result and `apply` writes it, so the dry run can never disagree with the real ru
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mailstate.diagnostics import Diagnostic, Location, MailstateError
 from mailstate.engine.facts import DOVECOT_DIRS, Facts, FactsRequest, RemoteFile
+from mailstate.engine.memo import SharedMemo
 from mailstate.formats.dovecot import DovecotConfig
 from mailstate.formats.lookup import LookupTable
 from mailstate.formats.maincf import MainCf
@@ -28,8 +28,7 @@ MASTER_CF = f"{POSTFIX_DIR}/master.cf"
 DOVECOT_ROOT = "/etc/dovecot/dovecot.conf"
 RESTART_PARAMS = ("inet_interfaces", "inet_protocols")
 T = TypeVar("T")
-_MEMO: dict[Hashable, Any] = {}
-_MEMO_LOCK = threading.Lock()
+_MEMO: SharedMemo[Any] = SharedMemo(256)
 MAP_SUFFIX = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb", "dbm": ".dir",
               "sdbm": ".dir"}
 
@@ -196,15 +195,7 @@ def _memo(key: Hashable, compute: Callable[[], T]) -> T:
     Keys hold sha256 digests of the inputs and the state part, so a hit is the same
     computation on the same bytes; results are immutable (bytes, tuples).
     """
-    with _MEMO_LOCK:
-        if key in _MEMO:
-            return _MEMO[key]  # type: ignore[no-any-return]
-    value = compute()
-    with _MEMO_LOCK:
-        if len(_MEMO) > 256:
-            _MEMO.clear()
-        _MEMO[key] = value
-    return value
+    return _MEMO.get(key, compute)  # type: ignore[no-any-return]
 
 
 def _compile_dovecot(state: Any, facts: Facts, out: Compiled) -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-import threading
 from collections.abc import Iterable
 
+from mailstate.engine.memo import SharedMemo
+
 MASK = "********"
-_CACHE: dict[tuple[object, ...], str] = {}
-_CACHE_LOCK = threading.Lock()
+_CACHE: SharedMemo[str] = SharedMemo(512)
 NO_EOL = "\\ No newline at end of file\n"
 
 # key = value style lines whose value is a secret (main.cf, dovecot, maps)
@@ -61,15 +61,7 @@ def unified_diff(path: str, before: bytes | None, after: bytes | None,
     """
     key = (path, _digest(before), _digest(after), tuple(sorted(s for s in secrets if s)),
            context)
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-    text = _unified_diff(path, before, after, list(key[3]), context)
-    with _CACHE_LOCK:
-        if len(_CACHE) > 512:
-            _CACHE.clear()
-        _CACHE[key] = text
-    return text
+    return _CACHE.get(key, lambda: _unified_diff(path, before, after, list(key[3]), context))
 
 
 def _digest(data: bytes | None) -> str | None:

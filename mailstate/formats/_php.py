@@ -8,7 +8,7 @@ comments are skipped; every other token carries its span in the source text.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mailstate.formats._text import parse_error
 
@@ -16,10 +16,12 @@ _OPS = re.compile(r"=>|===|!==|==|!=|<=|>=|->|::|\?\?=|\?\?|&&|\|\||[.+\-*/%]=|\
 _WORD = re.compile(r"\$?[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*|[0-9][0-9A-Za-z_.]*")
 _HEREDOC = re.compile(r"<<<[ \t]*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\1\r?\n")
 _CLOSE = {"(": ")", "[": "]", "{": "}"}
+_SPACE = re.compile(r"\s+")
+# a whole quoted string, escapes included (one regex match, not a Python loop per char)
+_STRING = {q: re.compile(q + r"(?:[^" + q + r"\\]|\\.)*" + q, re.S) for q in "'\"`"}
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     kind: str  # "str", "heredoc", "word", "op", "open_tag", "close_tag"
     start: int
     end: int
@@ -48,8 +50,13 @@ class Scanner:
         if pos < 0 or self.text[:pos].strip():
             raise self.fail(0, "'<?php' at the start", self.text[:20].split("\n")[0])
         self.add("open_tag", pos, pos + 5)
-        pos += 5
-        while pos < len(self.text):
+        pos, size, space = pos + 5, len(self.text), _SPACE.match
+        while pos < size:
+            gap = space(self.text, pos)  # a run of whitespace in one match
+            if gap is not None:
+                pos = gap.end()
+                if pos >= size:
+                    break
             pos = self.step(pos)
         if self.stack:
             opener, at = self.stack[-1]
@@ -90,15 +97,10 @@ class Scanner:
         return close if close >= 0 else end
 
     def string_end(self, pos: int) -> int:
-        quote, i = self.text[pos], pos + 1
-        while i < len(self.text):
-            if self.text[i] == "\\":
-                i += 2
-            elif self.text[i] == quote:
-                return i + 1
-            else:
-                i += 1
-        raise self.fail(pos, f"{quote} closing this string", "")
+        m = _STRING[self.text[pos]].match(self.text, pos)
+        if m is None:
+            raise self.fail(pos, f"{self.text[pos]} closing this string", "")
+        return m.end()
 
     def heredoc_end(self, pos: int) -> int:
         m = _HEREDOC.match(self.text, pos)

@@ -83,11 +83,21 @@ class PhpConfig:
 
     def __init__(self, text: str, path: str) -> None:
         self._text, self.path = text, path
+        self._index: list[Assignment] | None = None
         self._scan()
 
     def _scan(self) -> None:
         found = (assignment_of(s) for s in statements(tokenize(self._text, self.path)))
-        self._assignments = [a for a in found if a is not None]
+        self._index = [a for a in found if a is not None]
+
+    @property
+    def _assignments(self) -> list[Assignment]:
+        """The statement index, re-tokenized only when read after an edit (the last edit
+        before `render` then costs no tokenizing: this is most of a plan's CPU per host)."""
+        if self._index is None:
+            self._scan()
+        assert self._index is not None
+        return self._index
 
     @classmethod
     def parse(cls, data: bytes, path: str = "config.inc.php") -> PhpConfig:
@@ -168,12 +178,11 @@ class PhpConfig:
             text = self._text
             for start, end, replacement in sorted(splices, reverse=True):
                 text = text[:start] + replacement + text[end:]
-            self._text = text
-            self._scan()
+            self._text, self._index = text, None
         if new_lines:
             nl = "\r\n" if "\r\n" in self._text else "\n"
             self._insert_statement(nl.join(new_lines))
 
     def _splice(self, start: int, end: int, text: str) -> None:
         self._text = self._text[:start] + text + self._text[end:]
-        self._scan()
+        self._index = None
