@@ -99,7 +99,6 @@ def _confirm(args: argparse.Namespace, targets: list[Target],
 
 def run(args: argparse.Namespace) -> int:
     from mailstate.commands._targets import load_targets, ssh_options, write_retry
-    from mailstate.commands.plan import check_input_sizes
     from mailstate.console import emit_json
     from mailstate.engine.apply import ApplyOptions
     from mailstate.engine.runner import run_hosts
@@ -107,7 +106,6 @@ def run(args: argparse.Namespace) -> int:
     from mailstate.views import render_apply
 
     saved = _load_saved(args) if args.plan_file else None
-    check_input_sizes(args.inventory)
     _, targets = load_targets(args)
     ssh = ssh_options(args, targets)
     if saved is None and not args.yes and not args.json:

@@ -35,35 +35,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="save the plan (sha256 digests, no file contents) for `apply FILE`")
 
 
-MAX_INPUT_BYTES = 8 * 1024 * 1024  # inventories and states are KBs; the YAML parser is slow
-
-
-def check_input_sizes(inventory: str | None) -> None:
-    """Refuse an oversized inventory or state file at once (a 50 MB YAML file would take
-    minutes and gigabytes to parse); plan, apply and rollback call this first."""
-    from mailstate.diagnostics import error
-    from mailstate.inventory import load_inventory
-
-    def check(path: Path) -> None:
-        size = path.stat().st_size if path.is_file() else 0
-        if size > MAX_INPUT_BYTES:
-            raise error(f"{path} is {size / 1048576:.0f} MB: inventory and state files of "
-                        f"more than {MAX_INPUT_BYTES // 1048576} MB are refused",
-                        file=str(path), code="too-large",
-                        fix="is it the right file? a state names settings, not data")
-
-    if not inventory:
-        return
-    check(Path(inventory))
-    if not Path(inventory).is_file():
-        return
-    loaded = load_inventory(inventory)
-    for name in {s for host in loaded.hosts.values() for s in host.states}:
-        found = [p for p in loaded.state_paths(name) if p.is_file()]
-        if found:
-            check(found[0])
-
-
 def plan_target(target: Target, options: SshOptions) -> HostPlan:
     """Connect, plan, disconnect; every failure becomes the host's error."""
     from mailstate.commands._targets import on_connection
@@ -96,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
     from mailstate.engine.plan import saved_plan
     from mailstate.views import render_plan
 
-    check_input_sizes(args.inventory)
     _, targets = load_targets(args)
     plans = plan_all(targets, ssh_options(args, targets), args.forks, quiet=args.json)
     if args.out:

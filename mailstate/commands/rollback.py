@@ -30,7 +30,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run(args: argparse.Namespace) -> int:
     from mailstate.commands._targets import load_targets, ssh_options
-    from mailstate.commands.plan import check_input_sizes
     from mailstate.console import emit_json
     from mailstate.diagnostics import error
     from mailstate.engine.apply import BACKUP_ROOT, remote_script
@@ -38,7 +37,6 @@ def run(args: argparse.Namespace) -> int:
     from mailstate.transport.ssh import connect
 
     args.limit = args.host
-    check_input_sizes(args.inventory)
     _, targets = load_targets(args)
     conn = connect(targets[0].host, ssh_options(args, targets))
     which = "list" if args.list else (args.to or "latest")

@@ -97,6 +97,23 @@ def test_bad_input_is_refused_before_any_host(lab: Lab, tmp_path: Path, case: st
     assert tree_digest(lab) == before
 
 
+@pytest.mark.parametrize("command", ["lint", "show", "plan"])
+def test_oversized_state_is_refused_by_every_command_that_reads_it(
+        lab: Lab, tmp_path: Path, command: str) -> None:
+    """The 8 MB cap sits where YAML is read, so lint and show refuse at once too."""
+    inventory = _with_state(_huge_state)(lab, tmp_path)
+    args = {"lint": ["lint", str(tmp_path / "state.yaml")],
+            "show": ["show", *inventory, next(iter(lab.inventory()["all"]["hosts"]))],  # type: ignore[index]
+            "plan": ["plan", *inventory]}[command]
+    started = time.monotonic()
+    out = cli(*args, timeout=60)
+    no_traceback(out)
+    assert out.code == 1, out.stdout + out.stderr
+    assert "are refused" in out.stdout + out.stderr
+    assert "state.yaml" in out.stdout + out.stderr
+    assert time.monotonic() - started < 10
+
+
 # -- odd live files: edited losslessly ---------------------------------------------------
 
 def _small_inventory(lab: Lab, tmp: Path, state: str = SMALL) -> str:
