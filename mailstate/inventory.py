@@ -13,17 +13,23 @@ name) < host; a variable replaces (no dict merge).
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailstate.diagnostics import Diagnostic, Location, MailstateError
+from mailstate.model.layers import VARIABLE
 from mailstate.model.loader import ResolvedState, StateLayer, build_state, read_state_file
 from mailstate.model.loader import state_layer as _state_layer
 from mailstate.model.yamlsource import DocPath, SourceDoc, load_yaml
 
-__all__ = ["HostSpec", "Inventory", "ResolvedState", "load_inventory", "resolve_state"]
+if TYPE_CHECKING:
+    from mailstate.model import MailState
+
+__all__ = ["HostSpec", "Inventory", "ResolvedState", "load_inventory", "resolve_state",
+           "shared_state"]
 
 GROUP_KEYS = ("hosts", "vars", "children")
 SHIPPED_STATES = Path(__file__).resolve().parent.parent / "states"
@@ -194,6 +200,7 @@ class Inventory:
         self._order = parsed.host_order
         self._host_vars = parsed.host_vars
         self._layers: dict[Path, StateLayer] = {}
+        self.shared_states: dict[tuple[object, ...], MailState] = {}  # see shared_state()
         self.hosts: dict[str, HostSpec] = {name: self._spec(name) for name in self._order}
 
     # -- variables ---------------------------------------------------------------
@@ -418,6 +425,31 @@ def load_inventory(path: str | Path) -> Inventory:
 
 def resolve_state(host: HostSpec, inventory: Inventory) -> ResolvedState:
     """Merge the host's `mailstate_states` in order, then its `mailstate_overrides`."""
+    layers, files, _ = _state_inputs(host, inventory)
+    return build_state(layers, host.vars, files)
+
+
+def shared_state(host: HostSpec, inventory: Inventory) -> MailState:
+    """`resolve_state(host, inventory).state`, built once per distinct input.
+
+    Why: hosts of a fleet mostly share their states and differ only in variables the
+    states never use (ansible_host, keys, ...); merging and validating took ~0.8 ms per
+    host, i.e. 80 ms of a 100-host plan. The key holds the state files, the overrides'
+    content and the values of exactly the variables the states reference (followed
+    through variables that reference others). Failures are not cached: every host
+    reports its own.
+    """
+    layers, files, overrides = _state_inputs(host, inventory)
+    key = (tuple(files), overrides, _used_variables(layers, host.vars))
+    state = inventory.shared_states.get(key)
+    if state is None:
+        state = inventory.shared_states[key] = build_state(layers, host.vars, files).state
+    return state
+
+
+def _state_inputs(host: HostSpec, inventory: Inventory
+                  ) -> tuple[list[StateLayer], list[str], str]:
+    """The host's state layers in merge order, their files, and the overrides as JSON."""
     origins = inventory.var_origins(host.name)
     layers: list[StateLayer] = []
     files: list[str] = []
@@ -431,9 +463,44 @@ def resolve_state(host: HostSpec, inventory: Inventory) -> ResolvedState:
                 fix="looked in: " + ", ".join(str(p) for p in candidates)))
         layers.append(inventory.layer(found))
         files.append(str(found))
+    overrides = ""
     if "mailstate_overrides" in origins:
         value, doc, path = origins["mailstate_overrides"]
         if value is not None:
             layers.append(_state_layer(doc.subtree(path)))
             files.append(doc.file)
-    return build_state(layers, host.vars, files)
+            overrides = json.dumps(value, sort_keys=True, default=str)
+    return layers, files, overrides
+
+
+def _used_variables(layers: list[StateLayer], host_vars: dict[str, Any]
+                    ) -> tuple[tuple[str, str], ...]:
+    """(name, value as JSON) of every variable the layers' values reference."""
+    env: dict[str, Any] = {}
+    for layer in layers:
+        env.update(layer.variables)
+    env.update(host_vars)
+    todo = set().union(*(_references(layer.doc.data) for layer in layers))
+    used: dict[str, str] = {}
+    while todo:
+        name = todo.pop()
+        if name in used:
+            continue
+        value = env.get(name, _MISSING)
+        used[name] = json.dumps(value, sort_keys=True, default=str)
+        todo |= _references(value) - used.keys()
+    return tuple(sorted(used.items()))
+
+
+_MISSING = "\0undefined"
+
+
+def _references(value: Any) -> set[str]:
+    """Names inside `{{ name }}` anywhere in a value (the same pattern `substitute` uses)."""
+    if isinstance(value, str):
+        return set(VARIABLE.findall(value)) if "{{" in value else set()
+    if isinstance(value, dict):
+        return set().union(*(_references(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_references(v) for v in value))
+    return set()

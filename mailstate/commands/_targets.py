@@ -56,7 +56,7 @@ class Target:
 
 def load_targets(args: argparse.Namespace) -> tuple[Inventory, list[Target]]:
     """Inventory -> selected hosts -> merged, validated state per host."""
-    from mailstate.inventory import load_inventory, resolve_state
+    from mailstate.inventory import load_inventory, shared_state
 
     if not args.inventory:
         raise error("no inventory given", fix="pass -i inventory/lab.yaml (or set "
@@ -67,7 +67,7 @@ def load_targets(args: argparse.Namespace) -> tuple[Inventory, list[Target]]:
     targets = []
     for host in inventory.select(args.limit):
         try:
-            targets.append(Target(host, resolve_state(host, inventory).state, []))
+            targets.append(Target(host, shared_state(host, inventory), []))
         except MailstateError as exc:
             targets.append(Target(host, None, exc.diagnostics))
     if not targets:

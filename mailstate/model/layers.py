@@ -114,7 +114,7 @@ def _merge(base: Any, over: Any, path: DocPath, replaced: list[DocPath]) -> Any:
     return over
 
 
-_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")  # {{ name }}
 
 
 def substitute(doc: SourceDoc, variables: dict[str, Any]) -> list[Diagnostic]:
@@ -132,11 +132,11 @@ def resolve_variables(variables: dict[str, Any]) -> dict[str, Any]:
         changed = False
         for name, value in resolved.items():
             if isinstance(value, str) and "{{" in value:
-                refs = _VAR.findall(value)
+                refs = VARIABLE.findall(value)
                 if all(r in resolved and r != name for r in refs):
-                    whole = _VAR.fullmatch(value.strip())
+                    whole = VARIABLE.fullmatch(value.strip())
                     new = (resolved[whole.group(1)] if whole else
-                           _VAR.sub(lambda m: _as_text(resolved[m.group(1)]), value))
+                           VARIABLE.sub(lambda m: _as_text(resolved[m.group(1)]), value))
                     changed = changed or new != value
                     resolved[name] = new
         if not changed:
@@ -152,7 +152,7 @@ def _subst(doc: SourceDoc, value: Any, path: DocPath, variables: dict[str, Any],
         return [_subst(doc, v, (*path, i), variables, errors) for i, v in enumerate(value)]
     if not isinstance(value, str) or "{{" not in value:
         return value
-    names = _VAR.findall(value)
+    names = VARIABLE.findall(value)
     missing = [n for n in names if n not in variables]
     for name in missing:
         errors.append(Diagnostic(
@@ -161,11 +161,11 @@ def _subst(doc: SourceDoc, value: Any, path: DocPath, variables: dict[str, Any],
             "inventory host/group variable", code="undefined-variable"))
     if missing:
         return value
-    whole = _VAR.fullmatch(value.strip())
+    whole = VARIABLE.fullmatch(value.strip())
     if whole:
         return variables[whole.group(1)]
     secret = any(isinstance(variables[n], SecretStr) for n in names)
-    text = _VAR.sub(lambda m: _as_text(variables[m.group(1)]), value)
+    text = VARIABLE.sub(lambda m: _as_text(variables[m.group(1)]), value)
     return SecretStr(text) if secret else text
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mailstate.diagnostics import MailstateError
-from mailstate.inventory import load_inventory, resolve_state
+from mailstate.inventory import load_inventory, resolve_state, shared_state
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 ANSIBLE = DATA / "inv" / "ansible.yaml"
@@ -144,3 +144,39 @@ def test_example_inventory_resolves() -> None:
     inv = load_inventory(example)
     for host in inv.select(None):
         assert resolve_state(host, inv).state.postfix is not None
+
+
+SHARED = """\
+all:
+  vars:
+    mailstate_states: [{state}]
+  hosts:
+    a: {{ansible_host: 10.0.0.1, site: one, banner: "{{{{ site }}}} mail"}}
+    b: {{ansible_host: 10.0.0.2, site: one, banner: "{{{{ site }}}} mail"}}
+    c: {{ansible_host: 10.0.0.3, site: two, banner: "{{{{ site }}}} mail"}}
+    d: {{ansible_host: 10.0.0.4, site: one, banner: "{{{{ site }}}} mail",
+        mailstate_overrides: {{postfix: {{main: {{myhostname: d.example}}}}}}}}
+    e: {{ansible_host: 10.0.0.5}}
+"""
+
+
+def test_shared_state_is_built_once_per_distinct_input(tmp_path: Path) -> None:
+    """Hosts differing only in unused variables share one state; a used variable (even
+    through another variable) or an override gives a host its own; each equals what
+    resolve_state builds for it."""
+    state = tmp_path / "banner.yaml"
+    state.write_text("postfix:\n  main:\n    smtpd_banner: '{{ banner }}'\n")
+    inv_path = tmp_path / "hosts.yaml"
+    inv_path.write_text(SHARED.format(state=state))
+    inventory = load_inventory(inv_path)
+    built = {name: shared_state(inventory.host(name), inventory) for name in "abcd"}
+    for name, shared in built.items():
+        assert shared == resolve_state(inventory.host(name), inventory).state
+    assert built["a"] is built["b"]  # only ansible_host differs, and no state uses it
+    assert built["c"] is not built["a"]  # site -> banner -> smtpd_banner
+    assert built["c"].postfix.main_values()["smtpd_banner"] == "two mail"
+    assert built["d"] is not built["a"]
+    assert built["d"].postfix.main_values()["myhostname"] == "d.example"
+    for _ in range(2):  # an undefined variable is an error every time, never cached
+        with pytest.raises(MailstateError, match="banner"):
+            shared_state(inventory.host("e"), inventory)
