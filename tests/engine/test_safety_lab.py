@@ -300,3 +300,24 @@ def test_roundcube_config_that_fails_when_php_includes_it_is_refused(
                         ">> /etc/roundcube/config.inc.php", check=True)
     state = state_file("rc", "roundcube:\n  config:\n    smtp_host: tls://127.0.0.1:587\n")
     _refused_without_change(clean_lab, tmp_path, state, "mailstate-missing.php")
+
+
+def test_key_check_reads_the_first_certificate_of_a_chain_file(
+        clean_lab: Lab, tmp_path: Path, state_file: Callable[[str, str], Path]) -> None:
+    """fullchain-style files: the key must match the first (server) certificate only."""
+    clean_lab.run("h1", "cd /etc/postfix && openssl req -x509 -newkey ec "
+                        "-pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key -out leaf.pem "
+                        "-subj /CN=h1 -days 2 2>/dev/null && "
+                        "cat leaf.pem /etc/ssl/certs/ssl-cert-snakeoil.pem > chain.pem",
+                  check=True)
+    state = "postfix:\n  main:\n    smtpd_tls_cert_file: /etc/postfix/chain.pem\n" \
+            "    smtpd_tls_key_file: {key}\n"
+    # the key of the chain's second certificate: refused
+    wrong = state_file("wrong", state.format(key="/etc/ssl/private/ssl-cert-snakeoil.key"))
+    _refused_without_change(clean_lab, tmp_path, wrong, "does not match the certificate")
+    # the leaf's own key: applied
+    right = state_file("right", state.format(key="/etc/postfix/leaf.key"))
+    out = mailstate("apply", "-i", _inventory(clean_lab, tmp_path, right), "--limit", "h1",
+                    "--yes", "--json")
+    assert out.code == 0, out.stdout
+    assert out.json()["hosts"][0]["status"] == "applied"

@@ -132,10 +132,17 @@ pair_check() {
   command -v openssl > /dev/null || return 0
   grep -q ENCRYPTED "$3" && return 0
   # (sh has no locals: names here must not clash with the callers' loop variables)
-  # both print the public key as the same SubjectPublicKeyInfo PEM
-  pub_of_cert=$(openssl x509 -noout -pubkey -in "$2" 2>/dev/null)
-  pub_of_key=$(openssl pkey -in "$3" -pubout 2>/dev/null < /dev/null)
-  if [ "$pub_of_cert" = "$pub_of_key" ]; then echo "$2|$3|ok" >> "$stage/pairs"; else
+  # A certificate holds its public key as DER SubjectPublicKeyInfo, byte for byte what
+  # `openssl pkey -pubout -outform DER` prints for the private key: look for one inside
+  # the other (hex). `openssl x509` would be simpler, and costs ~50 ms of CPU per call.
+  # Only the first certificate counts (the server's own; a chain file follows it with CAs).
+  cert_der=$(sed -n '/^-----BEGIN CERTIFICATE-----/,/^-----END CERTIFICATE-----/{/^-----END/q;/^-----/!p}' "$2" \
+    | base64 -d 2>/dev/null | od -An -v -tx1 | tr -d ' \n')
+  pub_of_key=$(openssl pkey -in "$3" -pubout -outform DER 2>/dev/null < /dev/null \
+    | od -An -v -tx1 | tr -d ' \n')
+  [ -n "$cert_der" ] && [ -n "$pub_of_key" ] || return 0  # not PEM/keys we can read: skip
+  case "$cert_der" in *"$pub_of_key"*) pair=ok ;; *) pair=mismatch ;; esac
+  if [ "$pair" = ok ]; then echo "$2|$3|ok" >> "$stage/pairs"; else
     echo "$2|$3|mismatch" >> "$stage/pairs"
     echo "$1 $3 does not match the certificate $2 (TLS handshakes would fail)"
   fi
