@@ -9,6 +9,7 @@ the controller staying alive to be left consistent.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import re
@@ -240,9 +241,7 @@ def _apply_changes(host: HostSpec, state: MailState, conn: Connection, plan: Hos
             holder.close_stdin()
             released = True
             return
-        holder.write(b"RELEASE\n")
-        holder.close_stdin()
-        holder.wait(timeout=30)
+        _release(holder)
         result.timings["controller_released"] = int((time.monotonic() - clock) * 1000)
         released = True
     finally:
@@ -250,13 +249,17 @@ def _apply_changes(host: HostSpec, state: MailState, conn: Connection, plan: Hos
             _release_quietly(holder)
 
 
+def _release(holder: RunningCommand) -> None:
+    """Tell hold.sh to drop the stage dir and the lock, and wait for it to exit."""
+    holder.write(b"RELEASE\n")
+    holder.close_stdin()
+    holder.wait(timeout=30)
+
+
 def _release_quietly(holder: RunningCommand) -> None:
-    try:
-        holder.write(b"RELEASE\n")
-        holder.close_stdin()
-        holder.wait(timeout=30)
-    except (OSError, MailstateError, EOFError):
-        pass
+    """The same on an error path, where a second failure must not hide the first."""
+    with contextlib.suppress(OSError, MailstateError, EOFError):
+        _release(holder)
 
 
 def _await_ready(name: str, holder: RunningCommand, plan: HostPlan,
