@@ -13,34 +13,47 @@ from mailstate.lab import Lab
 from tests.engine.conftest import REPO, host_digest, mailstate, write_inventory
 
 
-def test_proxyjump_from_ssh_config_reaches_a_host_through_another(
-        clean_lab: Lab, tmp_path: Path) -> None:
-    jump, target = clean_lab.host("h1").address, clean_lab.host("h2").address
+def _home_with_ssh_config(tmp_path: Path, config: str) -> Path:
     home = tmp_path / "home"
-    (home / ".ssh").mkdir(parents=True)
-    (home / ".ssh" / "config").write_text(
-        f"Host {target}\n  ProxyJump root@{jump}\n\n"
-        f"Host {jump}\n  IdentityFile {clean_lab.key_path}\n"
-        f"  UserKnownHostsFile {clean_lab.known_hosts_path}\n")
-    document = clean_lab.inventory()
-    document["all"]["hosts"] = {"h2": document["all"]["hosts"]["h2"]}  # type: ignore[index]
+    (home / ".ssh").mkdir(parents=True, exist_ok=True)
+    (home / ".ssh" / "config").write_text(config)
+    return home
+
+
+def _h2_only_inventory(lab: Lab, tmp_path: Path, *drop: str) -> Path:
+    """An inventory of h2 alone, without the host vars named in `drop`."""
+    document = lab.inventory()
+    h2 = document["all"]["hosts"]["h2"]  # type: ignore[index]
+    document["all"]["hosts"] = {"h2": {k: v for k, v in h2.items() if k not in drop}}  # type: ignore[index]
     inventory = tmp_path / "inv.yaml"
     inventory.write_text(yaml.safe_dump(document))
-    proc = subprocess.run(
+    return inventory
+
+
+def _plan_with_home(inventory: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "mailstate", "plan", "-i", str(inventory), "--json"],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
         env={**os.environ, "HOME": str(home)})
+
+
+def test_proxyjump_from_ssh_config_reaches_a_host_through_another(
+        clean_lab: Lab, tmp_path: Path) -> None:
+    jump, target = clean_lab.host("h1").address, clean_lab.host("h2").address
+    home = _home_with_ssh_config(
+        tmp_path, f"Host {target}\n  ProxyJump root@{jump}\n\n"
+                  f"Host {jump}\n  IdentityFile {clean_lab.key_path}\n"
+                  f"  UserKnownHostsFile {clean_lab.known_hosts_path}\n")
+    inventory = _h2_only_inventory(clean_lab, tmp_path)
+    proc = _plan_with_home(inventory, home)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     # break the jump host's key: the same plan must now fail on the jump, not go direct
-    (home / ".ssh" / "config").write_text(
-        f"Host {target}\n  ProxyJump root@{jump}\n\n"
-        f"Host {jump}\n  IdentityFile {clean_lab.key_path}\n"
-        f"  UserKnownHostsFile {tmp_path / 'empty_known_hosts'}\n")
+    _home_with_ssh_config(
+        tmp_path, f"Host {target}\n  ProxyJump root@{jump}\n\n"
+                  f"Host {jump}\n  IdentityFile {clean_lab.key_path}\n"
+                  f"  UserKnownHostsFile {tmp_path / 'empty_known_hosts'}\n")
     (tmp_path / "empty_known_hosts").write_text("")
-    broken = subprocess.run(
-        [sys.executable, "-m", "mailstate", "plan", "-i", str(inventory)],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, "HOME": str(home)})
+    broken = _plan_with_home(inventory, home)
     assert broken.returncode == 1
     assert f"unknown host key for {jump}" in broken.stdout + broken.stderr
 
@@ -50,29 +63,16 @@ def test_match_exec_in_ssh_config_still_runs_with_invoke_deferred(
     """mailstate defers paramiko's `import invoke`; `Match exec` must still work."""
     target = clean_lab.host("h2").address
     marker = tmp_path / "use-lab-key"
-    home = tmp_path / "home"
-    (home / ".ssh").mkdir(parents=True)
-    (home / ".ssh" / "config").write_text(
-        f'Match host {target} exec "test -e {marker}"\n'
-        f"  IdentityFile {clean_lab.key_path}\n"
-        f"  UserKnownHostsFile {clean_lab.known_hosts_path}\n")
-    document = clean_lab.inventory()
-    document["all"]["hosts"] = {"h2": document["all"]["hosts"]["h2"]}  # type: ignore[index]
-    document["all"]["hosts"]["h2"].pop("ansible_ssh_private_key_file")  # type: ignore[index]
-    document["all"]["hosts"]["h2"].pop("mailstate_known_hosts_file")  # type: ignore[index]
-    inventory = tmp_path / "inv.yaml"
-    inventory.write_text(yaml.safe_dump(document))
-
-    def plan() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "mailstate", "plan", "-i", str(inventory), "--json"],
-            cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
-            env={**os.environ, "HOME": str(home)})
-
-    without = plan()
+    home = _home_with_ssh_config(
+        tmp_path, f'Match host {target} exec "test -e {marker}"\n'
+                  f"  IdentityFile {clean_lab.key_path}\n"
+                  f"  UserKnownHostsFile {clean_lab.known_hosts_path}\n")
+    inventory = _h2_only_inventory(clean_lab, tmp_path, "ansible_ssh_private_key_file",
+                                   "mailstate_known_hosts_file")
+    without = _plan_with_home(inventory, home)
     assert without.returncode == 1, without.stdout + without.stderr
     marker.write_text("")
-    with_marker = plan()
+    with_marker = _plan_with_home(inventory, home)
     assert with_marker.returncode == 2, with_marker.stdout + with_marker.stderr
 
 
