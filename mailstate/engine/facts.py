@@ -12,6 +12,7 @@ import hashlib
 import io
 import tarfile
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from mailstate.diagnostics import error
 from mailstate.transport.base import Connection, sh_command
@@ -42,12 +43,13 @@ if [ -d /var/lib/mailstate/lock ]; then
     "$(base64 -w0 < /var/lib/mailstate/lock/actions 2>/dev/null)"
 fi
 [ -n "$stats" ] && stat -c 'S %Y %n' $stats 2>/dev/null
+found=""
+for d in $dirs; do [ -d "$d" ] && found="$found $d"; done
 list=$(
   for f in $files; do [ -f "$f" ] && echo "$f"; done
-  for d in $dirs; do
-    [ -d "$d" ] && find "$d" -path '*/private' -prune -o -type f \
-      \( -name '*.conf' -o -name '*.ext' -o -name '*.protocol' \) -print
-  done
+  # one find for all dirs (a process costs ~1 ms of a busy host's CPU)
+  [ -z "$found" ] || find $found -path '*/private' -prune -o -type f \
+    \( -name '*.conf' -o -name '*.ext' -o -name '*.protocol' \) -print
 )
 echo "TAR"
 [ -n "$list" ] && printf '%s\n' "$list" | tar -c -f - -P -T - 2>/dev/null
@@ -65,8 +67,9 @@ class RemoteFile:
     owner: str
     group: str
 
-    @property
+    @cached_property
     def sha256(self) -> str:
+        """Computed once: memo keys, plans and stale checks all ask for it."""
         return hashlib.sha256(self.data).hexdigest()
 
 

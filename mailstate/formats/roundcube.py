@@ -156,12 +156,49 @@ class PhpConfig:
         return start, end
 
     def update(self, changes: Mapping[str, PhpValue | None]) -> None:
-        """Set several keys at once (None removes one), re-tokenizing twice at most.
+        """Set several keys at once (None removes one); tokenizes once, not per key.
 
         The result equals calling `set`/`remove` key by key in order: replaced and removed
         spans are computed on the current index and spliced from the end of the text
-        backwards (so the others' offsets hold), then the new keys are appended together.
+        backwards (so the others' offsets hold), then the new keys are appended together
+        after the last assignment. Where edits would interact (two on one line, or new
+        keys after a last assignment that is removed), they are made one by one.
         """
+        batch = self._batch(changes)
+        if batch is None:
+            for key, value in changes.items():
+                if value is None:
+                    self.remove(key)
+                else:
+                    self.set(key, value)
+            return
+        splices, new_lines = batch
+        last = self._assignments[-1] if self._assignments else None
+        after_last: int | None = None  # where `_insert_statement` would put new keys
+        if new_lines and last is not None:
+            line_end = self._text.find("\n", last.end)
+            after_last = -1 if line_end < 0 else line_end + 1
+        if splices:
+            text, shift = self._text, 0
+            for start, end, replacement in sorted(splices, reverse=True):
+                text = text[:start] + replacement + text[end:]
+                shift += len(replacement) - (end - start)  # every splice is before after_last
+            self._text, self._index = text, None
+            if after_last is not None and after_last >= 0:
+                after_last += shift
+        if new_lines:
+            nl = "\r\n" if "\r\n" in self._text else "\n"
+            block = nl.join(new_lines)
+            if after_last is None:
+                self._insert_statement(block)
+            elif after_last < 0:  # the last assignment ends the file without a newline
+                self._splice(len(self._text), len(self._text), nl + block)
+            else:
+                self._splice(after_last, after_last, block + nl)
+
+    def _batch(self, changes: Mapping[str, PhpValue | None]
+               ) -> tuple[list[tuple[int, int, str]], list[str]] | None:
+        """The splices and new statement lines of `changes`, or None when they interact."""
         splices: list[tuple[int, int, str]] = []
         new_lines: list[str] = []
         for key, value in changes.items():
@@ -174,14 +211,13 @@ class PhpConfig:
                 new_lines.append(f"$config[{php_literal(key)}] = {literal};")
             elif self._text[a.expr_start:a.expr_end] != literal:
                 splices.append((a.expr_start, a.expr_end, literal))
-        if splices:
-            text = self._text
-            for start, end, replacement in sorted(splices, reverse=True):
-                text = text[:start] + replacement + text[end:]
-            self._text, self._index = text, None
-        if new_lines:
-            nl = "\r\n" if "\r\n" in self._text else "\n"
-            self._insert_statement(nl.join(new_lines))
+        lines = [self._text.rfind("\n", 0, start) for start, _, _ in splices]
+        if len(set(lines)) < len(lines):
+            return None  # removing one statement changes the span of the other
+        last = self._assignments[-1] if self._assignments else None
+        if new_lines and last is not None and changes.get(last.key, "") is None:
+            return None
+        return splices, new_lines
 
     def _splice(self, start: int, end: int, text: str) -> None:
         self._text = self._text[:start] + text + self._text[end:]

@@ -29,11 +29,31 @@ class MailState(BaseModel):
 
     def secret_values(self) -> set[str]:
         """Every secret string in the state (non-empty), to mask in any output."""
-        return {s.get_secret_value() for s in _secrets(self) if s.get_secret_value()}
+        return set(_derived(self)[1])
 
     def reveal(self) -> MailState:
         """A copy with every `SecretStr` unwrapped to `str`: only for writing files."""
-        return _unwrap(self)  # type: ignore[no-any-return]
+        return _derived(self)[0]
+
+
+# Hosts of a fleet share one state object (inventory.shared_state), and plan/apply ask it
+# for both of these per host: walking the models cost ~0.5 ms each time. The object is
+# frozen, so what is derived from it is cached by identity (the entry keeps it alive, so
+# the id cannot be reused); a handful of states per run, bounded anyway.
+_DERIVED: dict[int, tuple[MailState, MailState, frozenset[str]]] = {}
+_DERIVED_MAX = 64
+
+
+def _derived(state: MailState) -> tuple[MailState, frozenset[str]]:
+    entry = _DERIVED.get(id(state))
+    if entry is None or entry[0] is not state:
+        secrets = frozenset(s.get_secret_value() for s in _secrets(state)
+                            if s.get_secret_value())
+        entry = (state, _unwrap(state), secrets)
+        if len(_DERIVED) >= _DERIVED_MAX:
+            _DERIVED.clear()
+        _DERIVED[id(state)] = entry
+    return entry[1], entry[2]
 
 
 def _secrets(value: Any) -> Iterator[SecretStr]:

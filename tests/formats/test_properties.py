@@ -183,11 +183,22 @@ php_changes = st.dictionaries(
     st.one_of(st.none(), words, st.integers(0, 999), st.booleans()), max_size=5)
 
 
+php_seeds = st.sampled_from([
+    b"<?php\n// stock\n$config = [];\n",
+    b"<?php\r\n$config = [];\r\n",
+    b"<?php\n$config = [];",  # no final newline
+    b"<?php\n$config['x'] = 1; $config['imap_host'] = 'a';\n// end\n",
+    b"<?php\n$config['des_key'] = 'k';\n$config['x'] = 2;\n$config['des_key'] = 'j';",
+    b"<?php\n$config = [];\n?>\n",
+])
+
+
 @FAST
-@given(php_changes, php_changes)
-def test_php_update_equals_key_by_key_edits(first: dict, changes: dict) -> None:  # type: ignore[type-arg]
+@given(php_seeds, php_changes, php_changes)
+def test_php_update_equals_key_by_key_edits(seed_text: bytes, first: dict,  # type: ignore[type-arg]
+                                            changes: dict) -> None:  # type: ignore[type-arg]
     """update() batches edits; it must give the bytes of set()/remove() one by one."""
-    base = PhpConfig.parse(b"<?php\n// stock\n$config = [];\n")
+    base = PhpConfig.parse(seed_text)
     base.update({k: v for k, v in first.items() if v is not None})
     seed = base.render()
     batched, single = PhpConfig.parse(seed), PhpConfig.parse(seed)
