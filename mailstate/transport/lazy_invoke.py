@@ -23,7 +23,9 @@ class _Deferred(types.ModuleType):
     """Stand-in for a module: the first attribute looked up imports the real one."""
 
     def __getattr__(self, attr: str) -> Any:
-        if attr.startswith("__"):
+        # dunders are what the import system probes; answer them without loading, except
+        # __path__, which a submodule import (`import invoke.tasks`) needs from the real one
+        if attr.startswith("__") and attr != "__path__":
             raise AttributeError(attr)
         if sys.modules.get(self.__name__) is self:
             del sys.modules[self.__name__]

@@ -84,6 +84,11 @@ def test_paramiko_invoke_import_is_deferred_until_used() -> None:
             "assert 'invoke.tasks' not in sys.modules, 'invoke was imported eagerly'\n"
             "assert c.invoke.run('true', hide='stdout', warn=True).ok\n"
             "assert 'invoke.tasks' in sys.modules\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False)
-    assert proc.returncode == 0, proc.stderr
+    # a submodule import through the stand-in loads the real package
+    code_submodule = ("import sys, mailstate.transport.ssh\n"
+                      "import invoke.collection\n"
+                      "assert invoke.collection.Collection\n")
+    for source in (code, code_submodule):
+        proc = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True,
+                              timeout=60, check=False)
+        assert proc.returncode == 0, proc.stderr
