@@ -54,7 +54,3 @@ class SharedMemo(Generic[T]):
             raise
         pending.set_result(value)
         return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()

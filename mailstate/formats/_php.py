@@ -69,9 +69,7 @@ class Scanner:
 
     def step(self, pos: int) -> int:
         text = self.text
-        c = text[pos]
-        if c.isspace():
-            return pos + 1
+        c = text[pos]  # never whitespace: `run` skips each run of it in one match
         if text.startswith(("//", "#"), pos):
             return self.line_comment(pos)
         if text.startswith("/*", pos):

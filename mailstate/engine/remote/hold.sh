@@ -96,7 +96,7 @@ probe_fail() { rm -f $probes; echo "FAIL $1: $(head -c 300 "$stage/probe.err" | 
 probes=""
 for p in $paths; do
   d=${p%/*}; while [ -n "$d" ] && [ ! -d "$d" ]; do d=${d%/*}; done
-  t=${d:-}/.mailstate.probe.${p##*/}.$run_id
+  t=$d/.mailstate.probe.${p##*/}.$run_id
   probes="$probes $t"
   cp "$stage/files$p" "$t" 2> "$stage/probe.err" || probe_fail "cannot write in ${d:-/}"
 done

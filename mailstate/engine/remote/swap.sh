@@ -52,8 +52,12 @@ find "$bk" -type f -exec sync {} +  # the backup is on disk before any live file
 
 # put SRC DEST MODE OWNER GROUP: atomic replace, never a half-written DEST (cp -p keeps
 # the staged mtime, dated back by hold.sh so Postfix does not wait for the file to cool)
+# temp_for PATH: sets $dir (PATH's dir) and $tmp, the temp file beside PATH that the swap
+# writes and then renames over it (builtins only; one name for every step that uses it)
+temp_for() { dir=${1%/*}; dir=${dir:-/}; tmp=$dir/.mailstate.${1##*/}.$run_id; }
+
 put() {
-  tmp=${2%/*}/.mailstate.${2##*/}.$run_id
+  temp_for "$2"
   install -p -m "$3" -o "$4" -g "$5" "$1" "$tmp" && sync "$tmp" && mv -f "$tmp" "$2" \
     || { rm -f "$tmp"; return 1; }
 }
@@ -144,9 +148,8 @@ pause() {  # test-only (fault pause:POINT): wait at POINT while the test's marke
 failed="" tmps=""
 while read -r path mode owner group; do
   [ -n "$path" ] || continue
-  dir=${path%/*}; dir=${dir:-/}
+  temp_for "$path"
   [ -d "$dir" ] || mkdir -p "$dir"
-  tmp=$dir/.mailstate.${path##*/}.$run_id
   tmps="$tmps $tmp"
   install -p -m "$mode" -o "$owner" -g "$group" "$stage/files$path" "$tmp" \
     || { failed="writing a file failed"; echo "SWAPFAIL $path"; break; }
@@ -158,8 +161,8 @@ EOF
 if [ -z "$failed" ]; then
   while read -r path _; do
     [ -n "$path" ] || continue
-    dir=${path%/*}
-    mv -f "${dir:-/}/.mailstate.${path##*/}.$run_id" "$path" \
+    temp_for "$path"
+    mv -f "$tmp" "$path" \
       || { failed="writing a file failed"; echo "SWAPFAIL $path"; break; }
     echo "WROTE $path"
     if [ "$fault" = after-first-write ]; then kill -9 0; fi
