@@ -21,6 +21,7 @@ import yaml
 from pydantic import SecretStr
 
 from mailstate.diagnostics import Diagnostic, Location, MailstateError
+from mailstate.inputs import MAX_INPUT_BYTES, read_capped  # noqa: F401 (re-exported)
 
 DocPath = tuple[str | int, ...]
 
@@ -162,27 +163,12 @@ def parse_yaml(text: str, file: str) -> SourceDoc:
     return builder.doc
 
 
-# Inventories and states are kilobytes, and the YAML parser is slow: a 50 MB file would
-# take minutes and gigabytes before any error. Every inventory and state (plan, apply,
-# lint, show, audit, rollback) is read here, so this is where the cap lives.
-MAX_INPUT_BYTES = 8 * 1024 * 1024
-
-
-def load_yaml(path: str | Path) -> SourceDoc:
-    """Read and parse a YAML file; an unreadable or oversized file is a diagnostic."""
+def load_yaml(path: str | Path, what: str = "file") -> SourceDoc:
+    """Read (size-capped, see `mailstate.inputs`) and parse a YAML file."""
     name = str(path)
+    data = read_capped(path, what)
     try:
-        size = Path(path).stat().st_size
-        if size > MAX_INPUT_BYTES:
-            raise MailstateError(Diagnostic(
-                "error", f"{name} is {size / 1048576:.0f} MB: inventory and state files of "
-                f"more than {MAX_INPUT_BYTES // 1048576} MB are refused", Location(name),
-                code="too-large", fix="is it the right file? a state names settings, not data"))
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MailstateError(Diagnostic(
-            "error", f"cannot read {name}: {exc.strerror or exc}", Location(name),
-            code="io")) from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MailstateError(Diagnostic(
             "error", f"expected UTF-8 text, found byte {exc.object[exc.start]:#x}",
