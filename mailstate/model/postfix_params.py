@@ -49,8 +49,9 @@ class ParamTable:
 
     def split_transport(self, name: str) -> list[tuple[str, str]]:
         """Every (service, suffix) reading of `name` as a per-service parameter."""
-        return [(name[: -len(s) - 1], s) for s in self.suffixes
-                if name.endswith("_" + s) and _SERVICE.fullmatch(name[: -len(s) - 1])]
+        readings = [(name[: -len(s) - 1], s) for s in self.suffixes
+                    if name.endswith("_" + s) and _SERVICE.fullmatch(name[: -len(s) - 1])]
+        return sorted(readings, key=lambda r: len(r[0]))  # the longest suffix first
 
     def kind(self, name: str) -> str | None:
         """The kind of a built-in or per-service name (whatever master.cf holds)."""

@@ -93,8 +93,8 @@ def _supported(program: str, version: str, where: Location, host: str = "") -> s
         detail=f"mailstate writes {name} configuration for " + ", ".join(known) +
         " only; a configuration written for another version may stop the server",
         code="unsupported-version",
-        fix=f"supported releases: {SUPPORTED_TEXT}; upgrade the host, or leave "
-            f"{name} out of its states"))
+        fix=f"supported releases: {SUPPORTED_TEXT}" + (
+            f"; upgrade the host, or leave {name} out of its states" if host else "")))
 
 
 def host_target(versions: dict[str, str], postfix: bool, dovecot: bool,
@@ -115,7 +115,7 @@ def host_target(versions: dict[str, str], postfix: bool, dovecot: bool,
                 code="unsupported-version",
                 fix=f"install {'postfix' if program == 'postfix' else 'dovecot-core'} "
                     f"(dpkg must list it), or leave {program.capitalize()} out of the "
-                    "host's states"))
+                    f"host's states; supported releases: {SUPPORTED_TEXT}"))
         found[program] = _supported(program, version, Location(host), host)
     for target in RELEASES.values():
         if (found["postfix"] in (None, target.postfix)

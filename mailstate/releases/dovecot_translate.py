@@ -124,10 +124,10 @@ def _to_24(settings: Mapping[Path, str | None], out: Translation,
         target = _restructure_24(path, settings, out)
         if target is None:
             continue
-        if target != path:
+        entry = find_old(path)
+        if target != path and (entry is None or entry.kind not in ("changed", "removed")):
             out.notes.append(Problem(path, "info", f"{show(path)} is written as "
                                      f"{show(target)} for Dovecot 2.4"))
-        entry = find_old(path)
         if entry is None or entry.kind == "section":
             _put(out, origin, path, target, value)
         elif entry.kind in ("changed", "removed"):

@@ -125,8 +125,8 @@ LOCATION_SETTINGS = ("mail_driver", "mail_path", *LOCATION_KEYS.values(),
 VARIABLES_24 = {"u": "%{user}", "n": "%{user | username}", "d": "%{user | domain}",
                 "h": "%{home}", "user": "%{user}", "username": "%{user | username}",
                 "domain": "%{user | domain}", "home": "%{home}"}
-_VAR_23 = re.compile(r"%(%|[a-zA-Z]|\{[^{}]*\})")
-_VAR_24 = re.compile(r"%(%|\{[^{}]*\})")
+_VAR_23 = re.compile(r"%(%|[a-zA-Z]|\{[^{}]*\}|[^%\s]*)")  # the last: %Lu, %2.1u ...
+_VAR_24 = re.compile(r"%(%|\{[^{}]*\}|[^%\s]*)")
 
 
 def variables_to_24(text: str) -> str:
