@@ -21,14 +21,13 @@ import functools
 import importlib
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 SERIES = ("3.7", "3.10")  # oldest first; keep in step with releases.catalog.RELEASES
-_SERVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_SERVICE = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # compiled on first use (re caches it)
 
 
-@dataclass(frozen=True)
-class TransportSuffix:
+class TransportSuffix(NamedTuple):
     """A per-service parameter suffix and the commands (delivery agents) that get it."""
 
     kind: str
@@ -36,8 +35,7 @@ class TransportSuffix:
     commands: frozenset[str]
 
 
-@dataclass(frozen=True)
-class ParamTable:
+class ParamTable(NamedTuple):
     """One Postfix series: built-in parameters, per-service suffixes, Debian's master.cf."""
 
     series: str
@@ -50,7 +48,7 @@ class ParamTable:
     def split_transport(self, name: str) -> list[tuple[str, str]]:
         """Every (service, suffix) reading of `name` as a per-service parameter."""
         readings = [(name[: -len(s) - 1], s) for s in self.suffixes
-                    if name.endswith("_" + s) and _SERVICE.fullmatch(name[: -len(s) - 1])]
+                    if name.endswith("_" + s) and re.fullmatch(_SERVICE, name[: -len(s) - 1])]
         return sorted(readings, key=lambda r: len(r[0]))  # the longest suffix first
 
     def kind(self, name: str) -> str | None:

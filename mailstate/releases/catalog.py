@@ -9,13 +9,12 @@ wrong version is what takes a mail server down.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mailstate.diagnostics import Diagnostic, Location, MailstateError
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):  # a NamedTuple: ~4x cheaper to define than a dataclass at import
     """What to write for: a Postfix and a Dovecot series (None: that part is not judged)."""
 
     postfix: str | None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 Path = tuple[str, ...]
 # Sections whose contents are global settings in 2.3 (filters), and those it checks.
@@ -20,8 +20,7 @@ CHECKED_23 = ("service", "inet_listener", "unix_listener", "fifo_listener")
 SPECIAL = frozenset({"dovecot_config_version"})  # read by the config parser itself
 
 
-@dataclass(frozen=True)
-class SeriesNames:
+class SeriesNames(NamedTuple):
     series: str
     version: str
     top: frozenset[str]

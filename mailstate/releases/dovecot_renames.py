@@ -31,15 +31,13 @@ replication, `imap_id_send`/`import_environment` list syntax, `$setting` referen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Kind = Literal["rename", "split", "section", "value", "changed", "removed"]
 UPGRADE = "https://doc.dovecot.org/2.4.0/installation/upgrade/2.3-to-2.4.html"
 
 
-@dataclass(frozen=True)
-class Rename:
+class Rename(NamedTuple):
     """One difference between Dovecot 2.3 and 2.4, as data."""
 
     old: str  # 2.3 spelling: "name", "type/name" or "type {}"

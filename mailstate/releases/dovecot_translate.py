@@ -11,8 +11,8 @@ else about the state changes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 from mailstate.diagnostics import Severity
 from mailstate.releases import dovecot_names
@@ -32,8 +32,7 @@ STRUCTURED = ("service", "inet_listener", "unix_listener", "fifo_listener", "pas
               "userdb", "namespace", "mailbox", "plugin", "dict")
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """Something about one state setting on one Dovecot series."""
 
     path: Path  # the setting as the state wrote it
@@ -43,11 +42,13 @@ class Problem:
     reference: str = ""
 
 
-@dataclass
 class Translation:
-    settings: Settings = field(default_factory=dict)  # what to write; None = remove
-    problems: list[Problem] = field(default_factory=list)  # errors and warnings
-    notes: list[Problem] = field(default_factory=list)  # info: what was rewritten
+    """What to write for one series (None = remove), what is refused, what was rewritten."""
+
+    def __init__(self) -> None:
+        self.settings: Settings = {}
+        self.problems: list[Problem] = []  # errors and warnings
+        self.notes: list[Problem] = []  # info: what was rewritten
 
 
 def show(path: Path) -> str:
@@ -73,14 +74,27 @@ def _spelled(path: Path, spelling: str) -> bool:
     return len(path) > 1 and _kind(path[-2]) == section
 
 
+def _by_last_name(spelling: Callable[[Rename], str], kinds: tuple[str, ...]
+                  ) -> dict[str, list[Rename]]:
+    index: dict[str, list[Rename]] = {}
+    for entry in ENTRIES:
+        if entry.kind in kinds:
+            index.setdefault(spelling(entry).rpartition("/")[2], []).append(entry)
+    return index
+
+
+_OLD = _by_last_name(lambda e: e.old, ("rename", "split", "value", "changed", "removed"))
+_NEW = _by_last_name(lambda e: e.new, ("rename",))
+
+
 def find_old(path: Path) -> Rename | None:
     """The table entry whose 2.3 spelling is this path (settings, not sections)."""
-    return next((e for e in ENTRIES if e.kind != "section" and _spelled(path, e.old)), None)
+    return next((e for e in _OLD.get(path[-1], ()) if _spelled(path, e.old)), None)
 
 
 def find_new(path: Path) -> Rename | None:
     """The rename whose 2.4 spelling is this path."""
-    return next((e for e in ENTRIES if e.kind == "rename" and _spelled(path, e.new)), None)
+    return next((e for e in _NEW.get(path[-1], ()) if _spelled(path, e.new)), None)
 
 
 def translate(settings: Mapping[Path, str | None], series: str) -> Translation:

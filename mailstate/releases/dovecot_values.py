@@ -125,8 +125,9 @@ LOCATION_SETTINGS = ("mail_driver", "mail_path", *LOCATION_KEYS.values(),
 VARIABLES_24 = {"u": "%{user}", "n": "%{user | username}", "d": "%{user | domain}",
                 "h": "%{home}", "user": "%{user}", "username": "%{user | username}",
                 "domain": "%{user | domain}", "home": "%{home}"}
-_VAR_23 = re.compile(r"%(%|[a-zA-Z]|\{[^{}]*\}|[^%\s]*)")  # the last: %Lu, %2.1u ...
-_VAR_24 = re.compile(r"%(%|\{[^{}]*\}|[^%\s]*)")
+# patterns as text: compiled on first use (re caches them), not at every import
+_VAR_23 = r"%(%|[a-zA-Z]|\{[^{}]*\}|[^%\s]*)"  # the last: %Lu, %2.1u ...
+_VAR_24 = r"%(%|\{[^{}]*\}|[^%\s]*)"
 
 
 def variables_to_24(text: str) -> str:
@@ -139,7 +140,7 @@ def variables_to_24(text: str) -> str:
             raise Untranslatable(f"the variable %{token} has no known Dovecot 2.4 form "
                                  "(2.4 removed the one-letter variables)")
         return VARIABLES_24[key]
-    return _VAR_23.sub(convert, text)
+    return re.sub(_VAR_23, convert, text)
 
 
 def variables_to_23(text: str) -> str:
@@ -153,7 +154,7 @@ def variables_to_23(text: str) -> str:
         if key not in back:
             raise Untranslatable(f"the variable %{token} has no Dovecot 2.3 form")
         return back[key]
-    return _VAR_24.sub(convert, text)
+    return re.sub(_VAR_24, convert, text)
 
 
 def split_location(value: str) -> dict[str, str]:
