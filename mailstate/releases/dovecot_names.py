@@ -49,6 +49,8 @@ class SeriesNames(NamedTuple):
             return True
         for section in sections:
             kind, _, title = section.partition(" ")
+            if not title and kind in self.top:
+                return True  # a list setting written as a block: protocols { imap = yes }
             candidates = [f"{kind}_{name}"]
             if title:
                 label = title.strip('"').replace("-", "_")

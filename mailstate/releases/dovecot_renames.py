@@ -160,7 +160,7 @@ ENTRIES: tuple[Rename, ...] = (
     Rename("protocols", "protocols", "value",
            "the obsolete names imaps/pop3s (2.3 converted them with a warning) are "
            "refused by 2.4: they mean imap/pop3, TLS is per listener",
-           "protocol_names", "protocol_names", (("protocols",), "imaps pop3s")),
+           "protocols_to_24", "protocol_names", (("protocols",), "imaps pop3s")),
     # --- mail storage
     Rename("mail_location", "mail_driver, mail_path, ...", "split",
            "split into mail_driver, mail_path and mail_inbox_path/mail_index_path/... "

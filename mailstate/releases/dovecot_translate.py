@@ -175,6 +175,13 @@ def _to_23(settings: Mapping[Path, str | None], out: Translation,
            origin: dict[Path, Path]) -> None:
     locations: dict[Path, dict[str, str]] = {}
     for path, value in settings.items():
+        if len(path) == 2 and path[0] == "protocols":  # 2.4's list block
+            out.problems.append(Problem(
+                path, "error", f"{show(path)}: Dovecot 2.3 has no protocols list block "
+                "(2.4's protocols { NAME = yes })", fix="for Dovecot 2.3 hosts write the "
+                "whole list (protocols: imap pop3 lmtp) or leave it to Debian's "
+                "protocols.d"))
+            continue
         if path[-1] in LOCATION_SETTINGS and (_global(path) or _kind(path[-2]) == "namespace"):
             if value is not None:
                 locations.setdefault(path[:-1], {})[path[-1]] = value

@@ -96,6 +96,15 @@ def protocol_names(value: str) -> str:
     return " ".join(words)
 
 
+def protocols_to_24(value: str) -> str:
+    """As `protocol_names`; `$protocols imap` (add to the list) has no 2.4 spelling in
+    one value: 2.4's protocols is a boolean list (`protocols { imap = yes }`)."""
+    if "$" in value:
+        raise Untranslatable("Dovecot 2.4 refuses $protocols: protocols is a list of "
+                             "booleans there; write protocols: {imap: yes} for 2.4 hosts")
+    return protocol_names(value)
+
+
 # ---- mail_location (2.3) <-> mail_driver, mail_path, ... (2.4) ---------------------------
 
 # mail_location KEY=VALUE parameters and the 2.4 setting each became
@@ -207,4 +216,5 @@ TRANSFORMS: dict[str, Callable[[str], str]] = {
     "count_to_24": count_to_24,
     "count_to_23": count_to_23,
     "protocol_names": protocol_names,
+    "protocols_to_24": protocols_to_24,
 }

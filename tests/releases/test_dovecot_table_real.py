@@ -94,3 +94,12 @@ def test_rename_round_trips(entry: Rename) -> None:
     back = translate(written, "2.3")
     assert {p: v for p, v in back.settings.items() if v is not None} == old
     assert not back.problems and not there.problems
+
+
+def test_adding_a_protocol_on_24(trixie: Release) -> None:
+    """`protocols: {lmtp: yes}` adds to 2.4's protocol list; `$protocols` is refused."""
+    block = translate({("protocols", "lmtp"): "yes"}, "2.4")
+    assert block.problems == []
+    added = trixie.doveconf(dovecot_snippet(block.settings))
+    assert added.ok and "  lmtp = yes" in added.stdout, added.stderr
+    assert translate({("protocols",): "$protocols lmtp"}, "2.4").problems

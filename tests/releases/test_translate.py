@@ -133,3 +133,28 @@ def test_the_table_is_well_formed() -> None:
         assert entry.note and entry.example[0], entry
         assert entry.example[0][-1] == entry.old_name or entry.kind == "section", entry
         assert entry.new or entry.kind == "removed", entry
+
+
+def test_expected_listeners_read_either_spelling() -> None:
+    """apply's verify step and audit judge a state in 2.4 spelling like one in 2.3's."""
+    from mailstate.expectations import expected_listeners
+    from mailstate.model import MailState
+
+    def imaps(settings: dict[str, object]) -> tuple[str, str | None]:
+        state = MailState.model_validate({"dovecot": {"settings": settings}})
+        found = [e for e in expected_listeners(state) if e.port == 993]
+        return found[0].reach, found[0].auth
+
+    old = imaps({"service imap-login": {"inet_listener imaps": {"address": "127.0.0.1"}},
+                 "disable_plaintext_auth": "yes"})
+    new = imaps({"service imap-login": {"inet_listener imaps": {"listen": "127.0.0.1"}},
+                 "auth_allow_cleartext": "no"})
+    assert old == new == ("localhost", "after-tls")
+
+
+def test_adding_to_protocols_is_spelled_per_version() -> None:
+    refused = translate({("protocols",): "$protocols imap"}, "2.4").problems
+    assert refused and "protocols: {imap: yes}" in refused[0].message
+    assert written({("protocols", "lmtp"): "yes"}, "2.4") == {("protocols", "lmtp"): "yes"}
+    block = translate({("protocols", "lmtp"): "yes"}, "2.3").problems
+    assert block and "no protocols list block" in block[0].message
