@@ -78,7 +78,7 @@ def _bad_target(spec: str) -> MailstateError:
         fix="debian12, debian13 (or bookworm, trixie), or postfix=3.10,dovecot=2.4"))
 
 
-def _supported(program: str, version: str, where: Location, host: str = "") -> str:
+def _supported(program: str, version: str, where: Location | None, host: str = "") -> str:
     """The series of `version` if mailstate supports it; a refusal naming it otherwise."""
     known = POSTFIX_SERIES if program == "postfix" else DOVECOT_SERIES
     name = program.capitalize()
@@ -97,25 +97,27 @@ def _supported(program: str, version: str, where: Location, host: str = "") -> s
 
 
 def host_target(versions: dict[str, str], postfix: bool, dovecot: bool,
-                host: str = "host") -> Target:
+                host: str = "") -> Target:
     """The target a host's package versions mean, for the programs its state manages.
 
     A program the state does not manage is not judged (it may not even be installed).
     """
     found: dict[str, str | None] = {"postfix": None, "dovecot": None}
+    where = Location(host) if host else None
+    who = f"{host}: " if host else ""
     for program, wanted in (("postfix", postfix), ("dovecot", dovecot)):
         if not wanted:
             continue
         version = (versions.get(program) or "").strip()
         if not version:
             raise MailstateError(Diagnostic(
-                "error", f"{host}: the {program.capitalize()} version is unknown "
-                "(no package version in the host's facts)", Location(host),
+                "error", f"{who}the {program.capitalize()} version is unknown "
+                "(no package version in the host's facts)", where,
                 code="unsupported-version",
                 fix=f"install {'postfix' if program == 'postfix' else 'dovecot-core'} "
                     f"(dpkg must list it), or leave {program.capitalize()} out of the "
                     f"host's states; supported releases: {SUPPORTED_TEXT}"))
-        found[program] = _supported(program, version, Location(host), host)
+        found[program] = _supported(program, version, where, host)
     for target in RELEASES.values():
         if (found["postfix"] in (None, target.postfix)
                 and found["dovecot"] in (None, target.dovecot)):

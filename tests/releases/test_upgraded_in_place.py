@@ -147,3 +147,28 @@ def test_apply_changes_nothing_on_such_a_host(upgraded: Path) -> None:
     assert any(m.code == "dovecot-2.3-config" for m in result.messages)
     assert digest() == before
     assert not (upgraded / "var/lib/mailstate").exists()
+
+
+@pytest.mark.parametrize(("package", "version", "words"), [
+    ("dovecot-core", "1:2.2.36.4-1+deb10u1", "Dovecot 1:2.2.36.4-1+deb10u1 is not a version"),
+    ("postfix", "2.11.3-1+deb8u2", "Postfix 2.11.3-1+deb8u2 is not a version")])
+def test_an_unsupported_version_is_refused_at_plan_time(
+        package: str, version: str, words: str, lab_machine: None) -> None:
+    """The host's own dpkg database says Dovecot 2.2 (or Postfix 2.11): the plan of that
+    host is refused by name, nothing is guessed, no traceback."""
+    from mailstate.engine.plan import plan_host
+
+    state = load_state([HARDENED]).state
+    with overlay("trixie") as root:
+        status = root / "var/lib/dpkg/status"
+        text = status.read_text()
+        start = text.index(f"Package: {package}\n")
+        line = text.index("\nVersion: ", start) + 1
+        end = text.index("\n", line)
+        status.write_text(text[:line] + f"Version: {version}" + text[end:])
+        (root / "etc/roundcube").mkdir()
+        shutil.copy(REPO / "tests/formats/data/config.inc.php", root / "etc/roundcube")
+        plan = plan_host(HostSpec("old", "sim"), state, ChrootConnection(root, "old"))
+    assert plan.changes == [] and len(plan.error) == 1
+    assert words in plan.error[0].summary and plan.error[0].code == "unsupported-version"
+    assert "Debian 13 (Postfix 3.10, Dovecot 2.4)" in plan.error[0].fix
