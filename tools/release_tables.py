@@ -235,6 +235,7 @@ def main(argv: list[str]) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     for release in wanted:
         target = RELEASES[release]
+        assert target.postfix is not None and target.dovecot is not None
         with release_tools(release) as (run, root, scratch):
             write_postfix(target.postfix, release, postfix_tables(run, root, scratch))
             write_dovecot(target.dovecot, release, dovecot_tables(run))

@@ -61,7 +61,8 @@ def refused_dovecot_lines(files: dict[str, bytes], root: str) -> list[Diagnostic
     out.append(Diagnostic(
         "error", f"the live Dovecot configuration is written for Dovecot 2.3 and this host "
         f"runs 2.4, which refuses the {len(refused)} line(s) above: Dovecot cannot start, "
-        "and mailstate changes nothing on this host until they are converted",
+        "and mailstate changes nothing on this host until they are converted (the diffs "
+        "show what the state changes then)",
         Location(root), code="dovecot-2.3-config",
         fix="convert /etc/dovecot to 2.4 (the names above; Debian 13's stock files are in "
             "/usr/share/dovecot/, Dovecot's upgrader is at https://dovecot.org/upgrader/), "

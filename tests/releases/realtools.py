@@ -9,6 +9,7 @@ so checks can run side by side.
 from __future__ import annotations
 
 import itertools
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -17,8 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mailstate.engine.facts import Facts
 from mailstate.formats.dovecot import DovecotConfig
 from mailstate.lab.rootfs import chroot_run
+from mailstate.model import MailState
+from mailstate.transport.base import Connection
+from mailstate.transport.local import LocalConnection
 
 _COUNTER = itertools.count()
 
@@ -34,11 +39,13 @@ class Result:
         return self.rc == 0
 
 
-def dovecot_snippet(settings: Mapping[tuple[str, ...], str]) -> bytes:
-    """Settings as a config file, written by mailstate's own Dovecot editor."""
+def dovecot_snippet(settings: Mapping[tuple[str, ...], str | None]) -> bytes:
+    """Settings as a config file, written by mailstate's own Dovecot editor (None: left
+    out, as on a fresh file)."""
     config = DovecotConfig.load({"/snippet.conf": b""}, "/snippet.conf")
     for path, value in settings.items():
-        config.set(path, value)
+        if value is not None:
+            config.set(path, value)
     return config.render("/snippet.conf")
 
 
@@ -83,7 +90,7 @@ class Release:
         return self.run(["postconf", "-c", self.inside(conf), *args])
 
 
-class ChrootConnection:
+class ChrootConnection(LocalConnection):
     """A host whose commands run in a release's root filesystem (chroot), as root.
 
     Not a stand-in for SSH's behaviour: the real gather script, shell and tools of that
@@ -91,32 +98,20 @@ class ChrootConnection:
     """
 
     def __init__(self, root: Path, name: str = "sim") -> None:
-        from mailstate.transport.local import LocalConnection
-
-        self.name = name
+        super().__init__(name)
         self.root = root
-        self._local = LocalConnection(name)
-
-    @property
-    def round_trips(self) -> int:
-        return self._local.round_trips
 
     def _wrap(self, command: str) -> str:
-        import shlex
-
         return f"chroot {shlex.quote(str(self.root))} /bin/sh -c {shlex.quote(command)}"
 
     def run(self, command: str, stdin: bytes = b"", timeout: float | None = None) -> Any:
-        return self._local.run(self._wrap(command), stdin, timeout)
+        return super().run(self._wrap(command), stdin, timeout)
 
     def start(self, command: str, stdin: bytes = b"") -> Any:
-        return self._local.start(self._wrap(command), stdin)
-
-    def close(self) -> None:
-        self._local.close()
+        return super().start(self._wrap(command), stdin)
 
 
-def gather_facts(conn: Any, state: Any) -> Any:
+def gather_facts(conn: Connection, state: MailState) -> Facts:
     """The real one-exec facts of a host, plus Debian's stock Roundcube config when the
     host has none (the tests' root filesystems have no Roundcube)."""
     from mailstate.engine.compile import facts_request

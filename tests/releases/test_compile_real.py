@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from mailstate.diagnostics import MailstateError
-from mailstate.engine.facts import RemoteFile
-from mailstate.engine.plan import build_plan
-from mailstate.model import load_state
+from mailstate.engine.facts import Facts, RemoteFile
+from mailstate.engine.plan import FileChange, build_plan
+from mailstate.model import MailState, load_state
 from mailstate.transport.local import LocalConnection
 from tests.releases.realtools import (
     ChrootConnection,
@@ -40,21 +40,21 @@ dovecot:
 """
 
 
-def facts_of(release: Release, state: object) -> object:
+def facts_of(release: Release, state: MailState) -> Facts:
     conn = ChrootConnection(release.root) if release.root != Path("/") else LocalConnection()
     return gather_facts(conn, state)
 
 
-def converged(facts: object, changes: list) -> object:  # type: ignore[type-arg]
-    files = dict(facts.files)  # type: ignore[attr-defined]
+def converged(facts: Facts, changes: list[FileChange]) -> Facts:
+    files = dict(facts.files)
     for change in changes:
         files[change.path] = RemoteFile(change.path, change.candidate.after, 0o644, "root",
                                         "root")
     mtimes = {p: 2**31 for p in files}
-    return replace(facts, files=files, mtimes=mtimes)  # type: ignore[type-var]
+    return replace(facts, files=files, mtimes=mtimes)
 
 
-def judged(release: Release, changes: list) -> None:  # type: ignore[type-arg]
+def judged(release: Release, changes: list[FileChange]) -> None:
     """doveconf, postconf -n (no warning), postconf -M and postmap accept the candidates."""
     dovecot = release.doveconf_tree(candidate_tree(release, "dovecot", changes))
     assert dovecot.ok, dovecot.stderr
@@ -74,15 +74,15 @@ def test_hardened_converges_each_release_and_its_tools_accept_it(
     rel: Release = request.getfixturevalue(release)
     state = load_state([HARDENED]).state
     facts = facts_of(rel, state)
-    assert facts.versions["dovecot"].startswith(dovecot_version)  # type: ignore[attr-defined]
-    assert facts.versions["postfix"].startswith(postfix_version)  # type: ignore[attr-defined]
-    plan = build_plan(release, state, facts)  # type: ignore[arg-type]
+    assert facts.versions["dovecot"].startswith(dovecot_version)
+    assert facts.versions["postfix"].startswith(postfix_version)
+    plan = build_plan(release, state, facts)
     assert plan.error == [] and plan.warnings == []
     master = next(c for c in plan.changes if c.path == "/etc/dovecot/conf.d/10-master.conf")
     listener = "listen = 127.0.0.1" if release == "trixie" else "address = 127.0.0.1"
     assert f"+    {listener}" in master.diff
     judged(rel, plan.changes)
-    again = build_plan(release, state, converged(facts, plan.changes))  # type: ignore[arg-type]
+    again = build_plan(release, state, converged(facts, plan.changes))
     assert again.changes == [] and again.error == []
 
 
@@ -107,11 +107,11 @@ def test_a_parameter_the_hosts_postfix_lacks_is_refused_naming_the_version(
                      "    smtp_tlsrpt_socket_name: tlsrpt\n")
     state = load_state([HARDENED, extra]).state
     with pytest.raises(MailstateError) as caught:
-        build_plan("d12", state, facts_of(bookworm, state))  # type: ignore[arg-type]
+        build_plan("d12", state, facts_of(bookworm, state))
     summaries = [d.summary for d in caught.value.diagnostics]
     assert len(summaries) == 2 and all("Postfix 3.7 has no parameter" in s and
                                        "new in Postfix 3.10" in s for s in summaries)
-    plan = build_plan("d13", state, facts_of(trixie, state))  # type: ignore[arg-type]
+    plan = build_plan("d13", state, facts_of(trixie, state))
     assert plan.error == []
     judged(trixie, plan.changes)
 
@@ -122,7 +122,7 @@ def test_per_service_parameters_need_their_service(bookworm: Release,
     bare.write_text("postfix:\n  main:\n    dovecot_destination_recipient_limit: 1\n")
     with pytest.raises(MailstateError) as caught:
         state = load_state([bare]).state
-        build_plan("d12", state, facts_of(bookworm, state))  # type: ignore[arg-type]
+        build_plan("d12", state, facts_of(bookworm, state))
     assert "master.cf has no service dovecot" in caught.value.diagnostics[0].summary
     full = tmp_path / "full.yaml"
     full.write_text(bare.read_text() + """\
@@ -133,7 +133,7 @@ def test_per_service_parameters_need_their_service(bookworm: Release,
       command: pipe flags=DRhu user=vmail argv=/usr/lib/dovecot/deliver -d ${recipient}
 """)
     state = load_state([full]).state
-    plan = build_plan("d12", state, facts_of(bookworm, state))  # type: ignore[arg-type]
+    plan = build_plan("d12", state, facts_of(bookworm, state))
     assert plan.error == []
     main = candidate_tree(bookworm, "postfix", plan.changes)
     listed = bookworm.run(["postconf", "-c", str(main), "-n"])

@@ -66,8 +66,8 @@ def verdicts(bookworm: Release, trixie: Release) -> dict[str, dict[str, Result]]
         results = dict(zip(jobs, pool.map(lambda j: j[0].doveconf(j[1]), jobs.values()),
                            strict=True))
     out: dict[str, dict[str, Result]] = {}
-    for (old, what), result in results.items():
-        out.setdefault(old, {})[what] = result
+    for (spelling, what), result in results.items():
+        out.setdefault(spelling, {})[what] = result
     return out
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mailstate.engine.apply import ApplyOptions, apply_host
-from mailstate.engine.plan import build_plan
+from mailstate.engine.plan import FileChange, build_plan
 from mailstate.inventory import HostSpec
 from mailstate.lab.rootfs import overlay
 from mailstate.model import load_state
@@ -40,7 +40,7 @@ def upgraded(lab_machine: None) -> Iterator[Path]:
         yield root
 
 
-def put(root: Path, changes: list) -> None:  # type: ignore[type-arg]
+def put(root: Path, changes: list[FileChange]) -> None:
     for change in changes:
         if change.path.startswith("/etc/dovecot/"):
             (root / change.path.lstrip("/")).write_bytes(change.candidate.after)
@@ -59,7 +59,7 @@ def _block_end(lines: list[str], start: int) -> int:
 def real_refusals(root: Path) -> set[tuple[str, int]]:
     """Run Dovecot 2.4's doveconf until it accepts the tree, disabling each line it
     refuses (a refused section as a whole); line numbers are kept."""
-    release, found = Release(root), set()
+    release, found = Release(root), set[tuple[str, int]]()
     for _ in range(200):
         result = release.run(["doveconf", "-n"])
         if result.ok:
