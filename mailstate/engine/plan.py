@@ -92,7 +92,8 @@ def build_plan(host: str, state: MailState, facts: Facts) -> HostPlan:
     warnings, pending = _interrupted_apply(host, facts)
     actions = compiled.actions + [a for a in pending if a not in compiled.actions]
     actions.sort(key=lambda a: a.kind != "postmap")  # stable: postmap before any reload
-    return HostPlan(host, changes, actions, compiled.warnings + warnings, facts=facts)
+    return HostPlan(host, changes, actions, compiled.warnings + warnings,
+                    error=list(compiled.errors), facts=facts)
 
 
 def _interrupted_apply(host: str, facts: Facts) -> tuple[list[Diagnostic], list[Action]]:
