@@ -16,10 +16,12 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailstate.diagnostics import error
 from mailstate.lab import pki
 from mailstate.lab.accounts import (  # noqa: F401 - the constants tests import from here
     LAB_MAIL_PASSWORD,
@@ -152,14 +154,15 @@ def own_files(name: str, address: str, keys: InstanceKeys, release: HostRelease,
 
 
 def host_conf(name: str, address: str, release: HostRelease) -> str:
-    """`host.conf`, sourced by host.sh: who the host is and what it mounts.
-
-    Every value is made here from the lab's own names and paths (no user input).
-    """
+    """`host.conf`, sourced by host.sh: who the host is and what it mounts (quoted)."""
     lower = "" if release.native else str(release.source)
-    return (f"NAME={name}\nADDRESS={address}\nRELEASE={release.name}\nLOWER='{lower}'\n"
-            f"WEBMAIL_PORT={WEBMAIL_PORT}\n"
-            f"BIND_DIRS='{' '.join(HOST_TREES)}'\nBIND_FILES='{' '.join(HOST_FILES)}'\n")
+    if re.search(r"[,:\s]", lower):  # would break mount's lowerdir= option
+        raise error(f"the root filesystem cache {lower!r} has a comma, colon or space "
+                    "in its path", fix="set MAILSTATE_ROOTFS_CACHE to a plain path")
+    values = {"NAME": name, "ADDRESS": address, "RELEASE": release.name, "LOWER": lower,
+              "WEBMAIL_PORT": str(WEBMAIL_PORT), "BIND_DIRS": " ".join(HOST_TREES),
+              "BIND_FILES": " ".join(HOST_FILES)}
+    return "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
 
 
 def build_host(hostdir: Path, name: str, address: str, keys: InstanceKeys,

@@ -72,6 +72,11 @@ def test_ssh_reaches_the_debian13_root_with_the_hosts_own_key(mixed_lab: Lab) ->
              for line in mixed_lab.known_hosts_path.read_text().splitlines()}
     own = mixed_lab.run("h2", "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1]
     assert known["h2"] == own and known["h1"] != own
+    cli = subprocess.run([sys.executable, "-m", "mailstate", "lab", "ssh", "h2", "--instance",
+                          str(mixed_lab.instance), "--", "doveconf", "-h",
+                          "dovecot_storage_version"], cwd=REPO, capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert (cli.returncode, cli.stdout.strip()) == (0, "2.4.0"), cli.stderr
 
 
 def test_reset_restores_debian13_stock_after_changes_made_with_its_own_tools(
