@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
@@ -72,9 +73,14 @@ def native_release() -> str | None:
 def rootfs_dir(release: str) -> Path:
     """Where the cached root filesystem of `release` lives (built or not)."""
     release = release_name(release)
+    return CACHE_ROOT / f"{release}-{_recipe_key(release)}"
+
+
+@functools.lru_cache(maxsize=8)
+def _recipe_key(release: str) -> str:
+    """What the build depends on; `lab status` asks for it on every call."""
     recipe = (release, PACKAGES, WEBMAIL_PACKAGES, PRESEED.read_text(), RECIPE, MIRROR)
-    key = hashlib.sha256(repr(recipe).encode()).hexdigest()[:10]
-    return CACHE_ROOT / f"{release}-{key}"
+    return hashlib.sha256(repr(recipe).encode()).hexdigest()[:10]
 
 
 def ensure_rootfs(release: str) -> Path:
