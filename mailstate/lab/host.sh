@@ -66,7 +66,9 @@ start() {
       (cd / && exec "${CHROOT[@]}" setpriv --reuid=www-data --regid=www-data --clear-groups \
         php -S "$ADDRESS:$WEBMAIL_PORT" -t /var/lib/roundcube/public_html) \
         </dev/null >>"$DIR/webmail.log" 2>&1 &
-      echo $! >"$ROOT/run/webmail.pid" ;;
+      echo $! >"$ROOT/run/webmail.pid"
+      # it binds in the background: wait, so it is as started as the other daemons
+      wait_ports "$WEBMAIL_PORT" ;;
   esac
 }
 
