@@ -162,7 +162,7 @@ def test_ss_over_ssh_reads_the_hosts_sockets(clean_lab: Any) -> None:
                            known_hosts_file=str(clean_lab.known_hosts_path), become=False,
                            vars={})
     sockets = parse_ss(ss_over_ssh(spec, SshOptions(connect_timeout=5))())  # type: ignore[arg-type]
-    assert {s.port for s in sockets} == {22, 25, 110, 143, 993, 995}
+    assert {s.port for s in sockets} == {22, 25, 110, 143, 993, 995, clean_lab.webmail_port}
 
 
 def test_cli_inventory_mode(clean_lab: Any, hardened: Any) -> None:
