@@ -35,7 +35,7 @@ def upgraded(lab_machine: None) -> Iterator[Path]:
     with overlay("trixie") as root:
         shutil.rmtree(root / "etc/dovecot")
         shutil.copytree("/etc/dovecot", root / "etc/dovecot", symlinks=True)
-        (root / "etc/roundcube").mkdir()  # Roundcube's stock config, as a webmail host has
+        (root / "etc/roundcube").mkdir(exist_ok=True)  # Roundcube's stock config, as a webmail host has
         shutil.copy(REPO / "tests/formats/data/config.inc.php", root / "etc/roundcube")
         yield root
 
@@ -166,7 +166,7 @@ def test_an_unsupported_version_is_refused_at_plan_time(
         line = text.index("\nVersion: ", start) + 1
         end = text.index("\n", line)
         status.write_text(text[:line] + f"Version: {version}" + text[end:])
-        (root / "etc/roundcube").mkdir()
+        (root / "etc/roundcube").mkdir(exist_ok=True)
         shutil.copy(REPO / "tests/formats/data/config.inc.php", root / "etc/roundcube")
         plan = plan_host(HostSpec("old", "sim"), state, ChrootConnection(root, "old"))
     assert plan.changes == [] and len(plan.error) == 1
