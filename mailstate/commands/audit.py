@@ -33,6 +33,7 @@ examples:
   mailstate audit -i inventory/lab.yaml --limit h1 --cafile lab-ca.pem --json
   mailstate audit 10.231.0.11 --state hardened          one address, no SSH
   mailstate audit mx1.example.com                       certificate checked for that name
+  mailstate audit 203.0.113.5 --mail-hostname mx1.example.com   by address, named
 
 certificates must name the host variable mail_hostname, else the inventory host name;
 TLS versions below 1.2 and anonymous/export/NULL/RC4/3DES ciphers are errors where TLS
@@ -61,6 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                         help="with ADDRESS: compare with this state (name in states/ or file)")
     parser.add_argument("--cafile", metavar="FILE",
                         help="CA certificates to verify the servers' certificates against")
+    parser.add_argument("--mail-hostname", metavar="NAME",
+                        help="with ADDRESS: the name certificates must carry (default: "
+                             "ADDRESS itself); inventory hosts use their mail_hostname")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S",
                         help="seconds per network operation of a probe (default 5)")
     parser.add_argument("--concurrency", type=int, default=16, metavar="N",
@@ -85,8 +89,11 @@ def run(args: argparse.Namespace) -> int:
         raise error(f"CA file not found: {args.cafile}", file=args.cafile)
     if args.timeout <= 0 or args.concurrency < 1:
         raise error("--timeout must be > 0 and --concurrency >= 1")
+    if args.mail_hostname is not None and not args.addresses:
+        raise error("--mail-hostname goes with ADDRESS arguments",
+                    fix="in an inventory set the host variable mail_hostname instead")
     if args.addresses:
-        targets = address_targets(args.addresses, args.state)
+        targets = address_targets(args.addresses, args.state, args.mail_hostname or "")
     else:
         targets = inventory_targets(args)
     options = ProbeOptions(timeout=args.timeout, cafile=args.cafile,
@@ -108,14 +115,16 @@ def show(reports: list[Any], as_json: bool) -> None:
         render_plain(reports, sys.stdout)
 
 
-def address_targets(addresses: list[str], state_name: str | None) -> list[Target]:
+def address_targets(addresses: list[str], state_name: str | None,
+                    mail_hostname: str = "") -> list[Target]:
     from mailstate.audit.runner import Target
     from mailstate.expectations import expected_listeners
 
     expectations: tuple[Any, ...] = ()
     if state_name:
         expectations = tuple(expected_listeners(load_state(state_name)))
-    return [Target(a, a, expectations, state_known=bool(state_name)) for a in addresses]
+    return [Target(a, a, expectations, state_known=bool(state_name),
+                   expected_name=mail_hostname.strip()) for a in addresses]
 
 
 def load_state(name: str) -> MailState:
