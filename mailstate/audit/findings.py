@@ -141,7 +141,7 @@ def certificate_ports(observations: Sequence[PortObservation]
     for obs in observations:
         if obs.tls is not None and obs.tls.cert is not None:
             serving.setdefault(obs.tls.cert, []).append(obs.port)
-    result = {obs.port: (obs.port,) for obs in observations}
+    result: dict[int, tuple[int, ...]] = {obs.port: (obs.port,) for obs in observations}
     for ports in serving.values():
         result.update({port: () for port in ports[1:]})
         result[ports[0]] = tuple(ports)
