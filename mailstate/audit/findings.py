@@ -164,8 +164,7 @@ def hygiene_findings(obs: PortObservation, cafile: str | None,
         found.append(_finding("error" if failed else "warning", "probe-failed", obs,
                               f"{obs.port} ({obs.service}): {obs.error}"))
     elif obs.tls is not None:
-        found.extend(tls_hygiene(obs, obs.tls, cafile, mandatory,
-                                 (obs.port,) if cert_ports is None else cert_ports))
+        found.extend(tls_hygiene(obs, obs.tls, cafile, mandatory, cert_ports))
     elif obs.starttls is False:
         severity: Severity = "warning" if obs.service in SMTP_SERVICES else "error"
         found.append(_finding(severity, "starttls-missing", obs,
@@ -201,9 +200,13 @@ def _login_findings(obs: PortObservation) -> list[Diagnostic]:
 
 
 def tls_hygiene(obs: PortObservation, tls: TlsInfo, cafile: str | None,
-                mandatory: bool = True, cert_ports: tuple[int, ...] = ()) -> list[Diagnostic]:
+                mandatory: bool = True, cert_ports: tuple[int, ...] | None = None
+                ) -> list[Diagnostic]:
     """The negotiated version when no scan ran; certificate chain, name and expiry,
-    said once for all `cert_ports` (none when another port reports this certificate)."""
+    said once for all `cert_ports` (default: this port; () when another port reports
+    this certificate)."""
+    if cert_ports is None:
+        cert_ports = (obs.port,)
     found = []
     if tls.protocol in OLD_PROTOCOLS and obs.scan is None:
         found.append(_finding("error" if mandatory else "info", "tls-old", obs,

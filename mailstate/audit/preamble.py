@@ -12,6 +12,8 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
+from mailstate.audit.results import shown
+
 MAX_LINE = 4096
 MAX_LINES = 100
 
@@ -36,7 +38,7 @@ class _Lines:
                 raise NoTls("the server closed the connection")
             self.buffer += chunk
         line, _, self.buffer = self.buffer.partition(b"\n")
-        return line.rstrip(b"\r").decode("utf-8", "replace")
+        return shown(line.rstrip(b"\r").decode("utf-8", "replace"))
 
 
 def _smtp_reply(lines: _Lines) -> tuple[int, list[str]]:

@@ -16,6 +16,12 @@ from mailstate.expectations import ListenerExpectation
 PortState = Literal["open", "closed", "filtered", "unreachable"]
 
 
+def shown(text: str) -> str:
+    """Text a server chose (certificate names, replies), safe to print: control
+    characters (a terminal escape sequence in a SAN) become visible escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 @dataclass(frozen=True)
 class CertInfo:
     """The facts of the server's leaf certificate an admin looks at first."""
@@ -32,7 +38,9 @@ class CertInfo:
 class TlsInfo:
     """One TLS session: negotiated protocol and cipher, the certificate, verification.
 
-    `verified` is None when no `--cafile` was given (nothing to verify against).
+    `verified`: the chain against `--cafile` (None without one: nothing to verify
+    against). `name_matched`: the certificate names `expected_name`, the name clients
+    connect to (`audit.certname`), whatever address the probe used.
     """
 
     mode: Literal["starttls", "implicit"]

@@ -26,7 +26,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from mailstate.audit.certname import name_matches
 from mailstate.audit.hello import sni_name
-from mailstate.audit.results import CertInfo, TlsInfo
+from mailstate.audit.results import CertInfo, TlsInfo, shown
 
 T = TypeVar("T")
 Mode = Literal["starttls", "implicit"]
@@ -96,13 +96,13 @@ def cert_info(der: bytes, now: dt.datetime | None = None) -> CertInfo:
     except x509.ExtensionNotFound:
         san = None
     if isinstance(san, x509.SubjectAlternativeName):
-        names.extend(f"DNS:{n}" for n in san.get_values_for_type(x509.DNSName))
+        names.extend(f"DNS:{shown(n)}" for n in san.get_values_for_type(x509.DNSName))
         names.extend(f"IP:{n}" for n in san.get_values_for_type(x509.IPAddress))
     now = now or dt.datetime.now(dt.UTC)
     not_after = cert.not_valid_after_utc
     return CertInfo(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
+        subject=shown(cert.subject.rfc4514_string()),
+        issuer=shown(cert.issuer.rfc4514_string()),
         san=tuple(names),
         not_before=cert.not_valid_before_utc.isoformat(),
         not_after=not_after.isoformat(),

@@ -69,6 +69,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                         help="seconds per network operation of a probe (default 5)")
     parser.add_argument("--concurrency", type=int, default=16, metavar="N",
                         help="probes running at once, over all hosts (default 16)")
+    parser.add_argument("--no-tls-scan", action="store_true",
+                        help="skip the per-version and weak-cipher handshakes (6-9 short "
+                             "connections per TLS port; fail2ban in aggressive mode may "
+                             "count them as failed sessions)")
     parser.add_argument("--no-ssh", action="store_true",
                         help="do not run `ss -ltnH` on the hosts (localhost listeners unchecked)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -97,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         targets = inventory_targets(args)
     options = ProbeOptions(timeout=args.timeout, cafile=args.cafile,
-                           concurrency=args.concurrency)
+                           concurrency=args.concurrency, scan_tls=not args.no_tls_scan)
     reports = audit(targets, options)
     show(reports, args.json)
     return 0 if all(r.ok for r in reports) else 1

@@ -33,16 +33,19 @@ def ss_of(lab: Any, name: str) -> Any:
     return run
 
 
-def named_inventory(lab: Any, directory: Path, hosts: dict[str, dict[str, Any]]) -> Path:
+def named_inventory(lab: Any, directory: Path, hosts: dict[str, dict[str, Any]],
+                    with_state: bool = True) -> Path:
     """An inventory of the lab's connection details under other names and variables:
-    `hosts` maps an inventory name to {"lab": "h2", ...extra host vars}."""
+    `hosts` maps an inventory name to {"lab": "h2", ...extra host vars}. Without
+    `with_state` no host names a state file (only the state-free checks apply)."""
     source = yaml.safe_load(Path(lab.inventory_path).read_text())
     lab_hosts = source["all"]["hosts"]
     written = {}
     for name, spec in hosts.items():
         extra = {k: v for k, v in spec.items() if k != "lab"}
         written[name] = {**lab_hosts[spec["lab"]], **extra}
-    document = {"all": {"hosts": written, "vars": source["all"].get("vars", {})}}
+    group_vars = source["all"].get("vars", {}) if with_state else {}
+    document = {"all": {"hosts": written, "vars": group_vars}}
     path = directory / "inventory.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path

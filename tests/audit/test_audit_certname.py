@@ -89,3 +89,34 @@ def test_expiry_warning_and_expired(fake_server: Callable, tmp_path: Path) -> No
         assert days - 1 <= obs.tls.cert.days_left <= days  # whole days, rounded down
         found = [(f.code, f.severity) for f in hygiene_findings(obs, None)]
         assert found == [(code, severity)], days
+
+
+def test_certificate_name_comes_from_mail_hostname_else_the_inventory_name() -> None:
+    from types import SimpleNamespace
+
+    from mailstate.commands.audit import certificate_name
+
+    def host(**variables: object) -> object:
+        return SimpleNamespace(name="mx1", vars=variables)
+
+    assert certificate_name(host()) == ("mx1", [])  # type: ignore[arg-type]
+    assert certificate_name(host(mail_hostname=" mail.example.com ")) == (  # type: ignore[arg-type]
+        "mail.example.com", [])
+    for bad in (["a", "b"], "two names", ""):
+        name, [problem] = certificate_name(host(mail_hostname=bad))  # type: ignore[arg-type]
+        assert name == "mx1" and problem.code == "bad-variable" and problem.severity == "error"
+        assert "mail_hostname must be one DNS name" in problem.summary
+
+
+def test_certificate_text_is_shown_not_obeyed(fake_server: Callable, tmp_path: Path) -> None:
+    """A name with a terminal escape sequence reaches the report as visible text."""
+    from fakeserver import make_pki, server_context
+
+    _ca, cert, key = make_pki(tmp_path, names=("mx\x1b[2J.example.com",))
+    server = fake_server("imap", context=server_context(cert, key), implicit=True,
+                         starttls=False)
+    obs = probe_port("127.0.0.1", server.port, "imaps", ProbeOptions(timeout=3))
+    assert obs.tls is not None and obs.tls.cert is not None
+    assert obs.tls.cert.san == ("DNS:mx\\x1b[2J.example.com",)
+    [finding] = hygiene_findings(obs, None)
+    assert finding.code == "cert-name-mismatch" and "\x1b" not in finding.detail

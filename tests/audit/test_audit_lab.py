@@ -116,6 +116,11 @@ def test_cli_address_mode(clean_lab: Any) -> None:
     assert (host["address"], host["expected_name"]) == (stock.address, "h1.test")
     assert document["counts"]["warning"] == 2 and document["counts"]["error"] == 0
     assert document["counts"]["info"] == 2  # 25: TLS 1.0/1.1 and anonymous suites
+    result = run_cli(stock.address, "--mail-hostname", "h1.test", "--timeout", "3",
+                     "--no-tls-scan", "--json")
+    document = json.loads(result.stdout)
+    assert document["counts"]["info"] == 0
+    assert all(p["scan"] is None for p in document["hosts"][0]["ports"])
 
 
 def test_cli_address_mode_with_state(clean_lab: Any, hardened: Any) -> None:

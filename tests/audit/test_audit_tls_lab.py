@@ -128,31 +128,31 @@ def test_hardened_then_weakened_host_seen_like_nmap(clean_lab: Any, hardened: An
     assert not report.ok
 
 
-def test_certificate_checked_against_the_expected_name(clean_lab: Any, hardened: Any,
-                                                       tmp_path: Path) -> None:
-    """Three inventory entries for the same host: named by IP with mail_hostname, by an
-    alias with mail_hostname, and by an alias without: only the last one fails, and
-    only on the name (the chain verifies)."""
-    address = hardened.address
+def test_certificate_checked_against_the_expected_name(clean_lab: Any, tmp_path: Path) -> None:
+    """Three inventory entries for the same stock host: named by its IP with
+    mail_hostname, by an alias with mail_hostname, and by an alias without: only the
+    last one fails, and only on the name (the chain verifies)."""
+    address = clean_lab.host("h1").address
     inventory = named_inventory(clean_lab, tmp_path, {
-        address: {"lab": "h2", "mail_hostname": "h2.test"},
-        "mx-by-alias": {"lab": "h2", "mail_hostname": "h2.test"},
-        "mx-unnamed": {"lab": "h2"}})
+        address: {"lab": "h1", "mail_hostname": "h1.test"},
+        "mx-by-alias": {"lab": "h1", "mail_hostname": "h1.test"},
+        "mx-unnamed": {"lab": "h1"}}, with_state=False)
     result = run_cli("-i", str(inventory), "--cafile", cafile(clean_lab), "--no-ssh",
                      "--timeout", "3", "--json")
     assert result.returncode == 1, result.stdout + result.stderr
     hosts = {h["name"]: h for h in json.loads(result.stdout)["hosts"]}
     for name in (address, "mx-by-alias"):
-        assert hosts[name]["ok"] and hosts[name]["expected_name"] == "h2.test", name
-        submission = next(p for p in hosts[name]["ports"] if p["port"] == 587)
-        assert submission["tls"]["verified"] is True
-        assert submission["tls"]["name_matched"] is True
-        assert submission["scan"]["versions"] == ["TLSv1.2", "TLSv1.3"]
-        assert "DNS:h2.test" in submission["tls"]["cert"]["san"]
-        assert submission["tls"]["cert"]["days_left"] > 21
+        assert hosts[name]["ok"] and hosts[name]["expected_name"] == "h1.test", name
+        imaps = next(p for p in hosts[name]["ports"] if p["port"] == 993)
+        assert imaps["tls"]["verified"] is True and imaps["tls"]["name_matched"] is True
+        assert imaps["scan"]["versions"] == ["TLSv1.2", "TLSv1.3"]
+        assert "DNS:h1.test" in imaps["tls"]["cert"]["san"]
+        assert imaps["tls"]["cert"]["subject"] == "CN=h1.test"
+        assert imaps["tls"]["cert"]["days_left"] > 21
     unnamed = hosts["mx-unnamed"]
     assert not unnamed["ok"] and unnamed["expected_name"] == "mx-unnamed"
     errors = [f for p in unnamed["ports"] for f in p["findings"] if f["severity"] == "error"]
     assert [f["code"] for f in errors] == ["cert-name-mismatch"]
-    assert errors[0]["summary"] == "certificate on 25, 465, 587, 995 is not valid for mx-unnamed"
+    assert errors[0]["summary"] == ("certificate on 25, 110, 143, 993, 995 is not valid "
+                                    "for mx-unnamed")
     assert "mail_hostname" in errors[0]["fix"]
