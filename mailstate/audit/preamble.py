@@ -10,6 +10,7 @@ the probe.
 from __future__ import annotations
 
 import socket
+import struct
 from collections.abc import Callable
 
 from mailstate.audit.results import shown
@@ -100,6 +101,9 @@ def open_for_hello(address: str, port: int, protocol: str, implicit: bool,
     Raises NoTls when the port does not offer STARTTLS, OSError on network failures.
     """
     sock = socket.create_connection((address, port), timeout=timeout)
+    # Close with a reset: the server often closes first (an alert, then FIN), and a
+    # normal close would leave it one TIME_WAIT socket per question for a minute.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     try:
         if not implicit:
             STARTTLS[protocol](sock, _Lines(sock), ehlo_name)

@@ -18,6 +18,7 @@ from mailstate.expectations import is_loopback
 
 HEADERS = ("PORT", "SERVICE", "STATE", "TLS", "VERSIONS", "WEAK", "CERT", "FINDINGS")
 Row = tuple[str, str, str, str, str, str, str, str]
+NO_WRAP = ("PORT", "STATE")
 SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
 
 
@@ -49,7 +50,8 @@ def tls_text(port: PortReport) -> str:
             return "failed"
         return "none" if obs.starttls is False else ""
     tls = obs.tls
-    return f"{'STARTTLS' if tls.mode == 'starttls' else 'implicit'} {tls.protocol}"
+    version = tls.protocol.removeprefix("TLSv")
+    return f"{'STARTTLS' if tls.mode == 'starttls' else 'implicit'} {version}"
 
 
 def versions_text(port: PortReport) -> str:
@@ -159,7 +161,10 @@ def render_rich(reports: list[HostReport], out: TextIO) -> None:
     for report in reports:
         table = Table(title=escape(host_title(report)), title_justify="left", show_lines=False)
         for header in HEADERS:
-            table.add_column(header, no_wrap=header != "FINDINGS")
+            if header == "FINDINGS":
+                table.add_column(header, ratio=1)
+            else:  # short cells; on a narrow terminal they wrap rather than vanish
+                table.add_column(header, no_wrap=header in NO_WRAP, overflow="fold")
         for port in report.ports:
             findings = Text("-" if not port.findings else "")
             for i, finding in enumerate(port.findings):

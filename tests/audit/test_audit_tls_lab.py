@@ -89,9 +89,9 @@ def mailstate_tls(report: HostReport) -> Seen:
     return seen
 
 
-def audit_h2(lab: Any, address: str) -> tuple[HostReport, float]:
-    target = Target("h2", address, tuple(expected_listeners(load_state(str(STATE)))),
-                    state_known=True, expected_name=mail_hostname("h2"))
+def audit_h3(lab: Any, address: str) -> tuple[HostReport, float]:
+    target = Target("h3", address, tuple(expected_listeners(load_state(str(STATE)))),
+                    state_known=True, expected_name=mail_hostname("h3"))
     started = time.monotonic()
     [report] = audit([target], ProbeOptions(timeout=3, cafile=cafile(lab)))
     return report, time.monotonic() - started
@@ -102,8 +102,9 @@ def findings_at(report: HostReport, port: int) -> list[tuple[str, str]]:
                   for f in p.findings)
 
 
-def test_hardened_then_weakened_host_seen_like_nmap(clean_lab: Any, hardened: Any) -> None:
-    report, took = audit_h2(clean_lab, hardened.address)
+def test_hardened_then_weakened_host_seen_like_nmap(clean_lab: Any, hardened_h3: Any) -> None:
+    hardened = hardened_h3
+    report, took = audit_h3(clean_lab, hardened.address)
     seen = mailstate_tls(report)
     assert seen == nmap_tls(hardened.address)
     assert seen == {25: (ALL_TLS, {"anonymous"}), 465: (MODERN, set()),
@@ -112,10 +113,10 @@ def test_hardened_then_weakened_host_seen_like_nmap(clean_lab: Any, hardened: An
     assert findings_at(report, 25) == [("tls-version-old", "info"), ("weak-cipher", "info")]
     assert took < 5, f"audit of one host took {took:.1f}s"
 
-    clean_lab.run("h2", WEAKEN_POSTFIX, check=True)
-    clean_lab.run("h2", WEAKEN_DOVECOT, check=True)
-    clean_lab.run("h2", AWAIT_TLS10, check=True)
-    report, _ = audit_h2(clean_lab, hardened.address)
+    clean_lab.run("h3", WEAKEN_POSTFIX, check=True)
+    clean_lab.run("h3", WEAKEN_DOVECOT, check=True)
+    clean_lab.run("h3", AWAIT_TLS10, check=True)
+    report, _ = audit_h3(clean_lab, hardened.address)
     seen = mailstate_tls(report)
     assert seen == nmap_tls(hardened.address)
     weak = (ALL_TLS, {"anonymous", "null"})
