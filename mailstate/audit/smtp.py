@@ -23,7 +23,7 @@ class _Greeting:
     greeting = b""
 
     def connect(self, host: str = "localhost", port: int = 0,
-                source_address: tuple[str, int] | None = None) -> tuple[int, bytes]:
+                source_address: object = None) -> tuple[int, bytes]:
         code, message = super().connect(host, port, source_address)  # type: ignore[misc]
         self.greeting = message
         return code, message
