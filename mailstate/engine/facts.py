@@ -158,7 +158,7 @@ def _read_tar(data: bytes) -> dict[str, RemoteFile]:
         return files
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
         for member in archive:
-            if not member.isfile():
+            if not (member.isfile() or member.islnk()):  # islnk: same bytes, other name
                 continue
             stream = archive.extractfile(member)
             content = stream.read() if stream else b""

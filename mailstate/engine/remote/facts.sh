@@ -67,6 +67,7 @@ $found
 EOF
 echo "TAR"
 # -h: a Dovecot include read through a link is stored under the link's name (the exact
-# managed paths in the list are regular files: links among them were reported above)
-[ -z "$list" ] || printf '%s' "$list" | tar -c -h -f - -P -T - 2>/dev/null
+# managed paths in the list are regular files: links among them were reported above);
+# --hard-dereference: a link and its target (or two hard links) each with their bytes
+[ -z "$list" ] || printf '%s' "$list" | tar -c -h --hard-dereference -f - -P -T - 2>/dev/null
 exit 0
