@@ -64,8 +64,9 @@ def expected_listeners(state: MailState) -> list[ListenerExpectation]:
     found: list[ListenerExpectation] = []
     if getattr(state, "postfix", None) is not None:
         found.extend(_postfix_listeners(state.postfix))
-    if getattr(state, "dovecot", None) is not None:
-        found.extend(_dovecot_listeners(state.dovecot.settings_flat()))
+    dovecot = getattr(state, "dovecot", None)
+    if dovecot is not None:
+        found.extend(_dovecot_listeners(dovecot.settings_flat()))
     return sorted(found, key=lambda e: e.port)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 from mailstate.audit.findings import expectation_findings, hygiene_findings
 from mailstate.audit.probes import DEFAULT_SERVICES, probe_port
@@ -59,7 +60,8 @@ def audit(targets: list[Target], options: ProbeOptions) -> list[HostReport]:
                                               _implicit(t, port))
                   for t in targets for port, service in ports_of(t).items()}
         ss_jobs = {t.name: pool.submit(t.listeners) for t in targets if t.listeners}
-        wait([*probes.values(), *ss_jobs.values()], timeout=limit)
+        jobs: list[Future[Any]] = [*probes.values(), *ss_jobs.values()]
+        wait(jobs, timeout=limit)
         return [_report(t, probes, ss_jobs.get(t.name), options, limit) for t in targets]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

@@ -66,6 +66,7 @@ class LocalRunning:
     def wait(self, timeout: float | None = None) -> Result:
         if not self._stdin.closed:
             self._stdin.close()
+        self.proc.stdin = None  # closed above: communicate must not flush it
         pending = self._lines.pending()
         out, err = self.proc.communicate(timeout=timeout)
         return Result(self.proc.returncode, pending + out, err)

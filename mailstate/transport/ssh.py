@@ -183,7 +183,7 @@ def _connect_jump(ep: Endpoint, options: SshOptions) -> paramiko.SSHClient:
     spec = ep.proxy_jump or ""
     user, _, rest = spec.rpartition("@")
     name, _, port = rest.partition(":")
-    jump_host = HostSpec(name=name, address=name, port=int(port) if port else None,
+    jump_host = HostSpec(name=name, address=name, port=int(port) if port else 22,
                          user=user or None)
     return _connect_client(resolve_endpoint(jump_host, options), options, None)
 
