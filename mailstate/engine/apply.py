@@ -36,11 +36,14 @@ from mailstate.engine.protocol import (
     BackedUp,
     CheckReport,
     Done,
+    Event,
     LiveDigest,
     Locked,
     NotBack,
     Ready,
     Refused,
+    Removed,
+    Restored,
     RolledBack,
     Staged,
     StaleLock,
@@ -222,6 +225,7 @@ class _Swap:
     refused: bool = False
     done: bool = False
     rolled_back: RolledBack | None = None
+    put_back: list[str] = field(default_factory=list)  # restored, or removed (created)
     not_back: list[NotBack] = field(default_factory=list)
     after: list[str] = field(default_factory=list)  # problems after the rollback
     ended: Literal["eof", "timeout", "lost"] = "eof"
@@ -369,33 +373,35 @@ class _Apply:
 
     def _read_swap(self, running: RunningCommand, report: _Swap) -> None:
         deadline = time.monotonic() + self.options.verify_seconds + 120
-        while True:
-            line = running.readline(timeout=max(1.0, deadline - time.monotonic()))
-            if not line:
-                return
-            match parse_line(line):
-                case BackedUp(path):
-                    self.result.backup = path
-                case Wrote(path):
-                    self.result.written.append(path)
-                    if len(self.result.written) == 1:
-                        hooks.point("after-first-write", self.name)
-                case Refused(message):
-                    report.failure, report.refused = message, True
-                case SwapFailed(reason):
-                    report.failure = reason
-                case NotBack() as missing:
-                    report.not_back.append(missing)
-                case After(problem):
-                    if problem:
-                        report.after.append(problem)
-                case RolledBack() as rolled:
-                    report.rolled_back = rolled
-                case Done(complete):
-                    report.done = complete
-                case Timing(label, ms):
-                    self.result.timings[label] = ms
-                    hooks.point(label, self.name)
+        while line := running.readline(timeout=max(1.0, deadline - time.monotonic())):
+            self._take_swap_event(parse_line(line), report)
+
+    def _take_swap_event(self, event: Event, report: _Swap) -> None:
+        match event:
+            case BackedUp(path):
+                self.result.backup = path
+            case Wrote(path):
+                self.result.written.append(path)
+                if len(self.result.written) == 1:
+                    hooks.point("after-first-write", self.name)
+            case Refused(message):
+                report.failure, report.refused = message, True
+            case SwapFailed(reason):
+                report.failure = reason
+            case Restored(path) | Removed(path):
+                report.put_back.append(path)
+            case NotBack() as missing:
+                report.not_back.append(missing)
+            case After(problem):
+                if problem:
+                    report.after.append(problem)
+            case RolledBack() as rolled:
+                report.rolled_back = rolled
+            case Done(complete):
+                report.done = complete
+            case Timing(label, ms):
+                self.result.timings[label] = ms
+                hooks.point(label, self.name)
 
     def _swap_outcome(self, report: _Swap) -> None:
         """The host's report as a status and messages."""
@@ -422,7 +428,8 @@ class _Apply:
                 fix="run `mailstate plan` to see the host's state; a new apply converges it"))
 
     def _rolled_back(self, report: _Swap, failure: str) -> None:
-        why = "why: " + failure.replace(";", "\n     ").strip()
+        why = "why: " + failure.replace(";", "\n     ").strip() + \
+            "\nput back: " + (", ".join(report.put_back) or "-")
         after = [self.mask(a) for a in report.after]
         if report.rolled_back is not None and not report.rolled_back.complete:
             self.result.status = "failed"

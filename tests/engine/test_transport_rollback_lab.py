@@ -91,6 +91,13 @@ def test_rollback_lists_and_restores_the_last_backup(clean_lab: Lab, tmp_path: P
     assert "/etc/postfix/main.cf" in backup["files"]
     assert backup["absent"] == ["/etc/postfix/tls_policy"]  # apply created it
 
+    asked = subprocess.run([sys.executable, "-m", "mailstate", "rollback", "h1", "-i",
+                            inventory], cwd=REPO, capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=60, check=False)
+    assert asked.returncode == 1 and "--yes" in asked.stderr, asked.stderr  # like apply
+    assert mailstate("rollback", "h1", "-i", inventory, "--json").code == 1  # needs --yes
+    assert host_digest(clean_lab, "h1") != stock  # nothing was rolled back
+
     restored = mailstate("rollback", "h1", "-i", inventory, "--yes", "--json")
     assert restored.code == 0, restored.stdout + restored.stderr
     (result,) = restored.json()["hosts"]

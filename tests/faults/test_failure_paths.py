@@ -212,3 +212,23 @@ def test_a_host_that_refuses_sessions_fails_alone(clean_lab: Lab, tmp_path: Path
         assert "refused to open a session" in session["summary"], session
     finally:
         clean_lab.run("h2", f"rm -f {dropin} && {hup}")
+
+
+def test_a_check_that_could_not_run_is_reported_not_dropped(clean_lab: Lab,
+                                                            tmp_path: Path) -> None:
+    """No php on the host: the Roundcube change goes in, and the report says unchecked."""
+    clean_lab.run(HOST, "mount --bind /dev/null /usr/bin/php", check=True)
+    try:
+        (tmp_path / "rc.yaml").write_text("roundcube:\n  config:\n"
+                                          "    smtp_host: tls://127.0.0.1:587\n")
+        inventory = str(write_inventory(clean_lab, tmp_path / "inv.yaml",
+                                        [str(tmp_path / "rc.yaml")]))
+        run = cli("apply", "-i", inventory, "--limit", HOST, "--yes", "--json")
+        assert run.code == 0, run.stdout + run.stderr
+        host = run.json()["hosts"][0]
+        assert host["status"] == "applied"
+        (note,) = _messages(host, "validation-note")
+        assert note["severity"] == "warning"
+        assert f"php is not installed: {ROUNDCUBE} was not checked" in note["summary"]
+    finally:
+        clean_lab.run(HOST, "umount /usr/bin/php")
