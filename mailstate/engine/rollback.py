@@ -38,6 +38,7 @@ from mailstate.engine.protocol import (
     parse_line,
 )
 from mailstate.engine.runner import unexpected
+from mailstate.model.masking import mask_text
 from mailstate.transport.base import CommandTimeout
 
 if TYPE_CHECKING:
@@ -152,6 +153,8 @@ def rollback_host(conn: Connection, options: RollbackOptions,
         result.status = "failed"
         result.messages.append(unexpected(conn.name, exc))
     result.messages = mask_diagnostics(result.messages, secrets or set())
+    result.not_back = {path: mask_text(why, secrets or set())
+                       for path, why in result.not_back.items()}
     result.round_trips = conn.round_trips
     result.seconds = time.monotonic() - started
     return result

@@ -167,7 +167,9 @@ SS_AWK='function parse() { addr = $4; port = addr; sub(/.*:/, "", port); host = 
   if ($0 !~ /users:/) who = ""; local = (host ~ /^(127\.|\[::1\]|::1)/) }'
 
 # services_check ACTIONS EXPECT: one line per problem (DEAD ... when a daemon is gone).
-# EXPECT lines: PORT REACH OWNER (public|localhost|closed; master|dovecot)
+# EXPECT lines: PORT REACH OWNER (public|localhost|closed; master|dovecot). Only OWNER's
+# sockets count for REACH (another process on the port is named as such, and a port
+# that must be closed is closed when OWNER does not listen there).
 services_check() {
   case "$1" in *postfix*) postfix_up || echo "DEAD postfix master is not running" ;; esac
   case "$1" in *dovecot*)
@@ -177,7 +179,7 @@ services_check() {
   ss -ltnpH > "$work/ss.txt" 2>/dev/null
   printf '%s\n' "$2" | awk "$SS_AWK"'
     NR == FNR { if ($1 != "") { want[$1] = $2; owner[$1] = $3 }; next }
-    { parse(); if (who != owner[port] && who != "") foreign[port] = who
+    { parse(); if (who != owner[port] && who != "") { foreign[port] = who; next }
       if (local) lo[port] = 1; else pub[port] = 1 }
     END { for (p in want) {
       r = want[p]
