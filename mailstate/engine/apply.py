@@ -31,7 +31,7 @@ from mailstate.engine.plan import (
     plan_host,
     stale_reasons,
 )
-from mailstate.engine.protocol import (
+from mailstate.engine.protocol.scripts import (
     After,
     BackedUp,
     CheckReport,

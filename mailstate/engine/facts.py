@@ -16,7 +16,7 @@ from functools import cached_property
 
 from mailstate.diagnostics import error
 from mailstate.engine.hostscripts import host_command
-from mailstate.engine.protocol import (
+from mailstate.engine.protocol.facts import (
     FileTime,
     LockFound,
     LockProcessAlive,

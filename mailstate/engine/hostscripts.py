@@ -8,7 +8,7 @@ concatenated with the phase's script, so what they share is written once.
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 from mailstate.engine import hooks
@@ -19,9 +19,12 @@ BACKUP_ROOT = "/var/backups/mailstate"  # as in prelude.sh
 STATE_DIR = "/var/lib/mailstate"  # as in prelude.sh
 
 
+REMOTE = Path(__file__).with_name("remote")  # package data, installed as plain files
+
+
 @cache
 def _read(name: str) -> str:
-    return resources.files("mailstate.engine").joinpath(f"remote/{name}").read_text()
+    return (REMOTE / name).read_text()
 
 
 def host_script(name: ScriptName) -> str:

@@ -24,10 +24,10 @@ from mailstate.engine.compile import (
 from mailstate.engine.diff import unified_diff
 from mailstate.engine.facts import DOVECOT_DIRS, Facts, gather
 from mailstate.engine.protocol import LockHolder
-from mailstate.engine.savedplan import SavedHost, SavedPlan
 from mailstate.model.masking import mask_text
 
 if TYPE_CHECKING:
+    from mailstate.engine.savedplan import SavedHost, SavedPlan
     from mailstate.inventory import HostSpec
     from mailstate.model import MailState
     from mailstate.transport.base import Connection
@@ -217,6 +217,8 @@ def mask_diagnostics(diagnostics: list[Diagnostic], secrets: set[str]) -> list[D
 
 def saved_plan(plans: list[HostPlan], inventory: str, limit: str | None) -> SavedPlan:
     """The document `plan -o FILE` writes: digests and actions only, no file contents."""
+    from mailstate.engine.savedplan import SavedHost, SavedPlan  # only when saving: ~15 ms
+
     return SavedPlan(
         format=1,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mailstate.diagnostics import Diagnostic, MailstateError, Severity
 from mailstate.engine.hostscripts import BACKUP_ROOT, host_command
 from mailstate.engine.plan import mask_diagnostics
-from mailstate.engine.protocol import (
+from mailstate.engine.protocol.scripts import (
     ActionFailed,
     After,
     BackedUp,

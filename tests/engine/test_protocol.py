@@ -17,21 +17,18 @@ from typing import get_args
 import pytest
 
 from mailstate.engine.hostscripts import ScriptName, host_script
-from mailstate.engine.protocol import (
+from mailstate.engine.protocol import LockHolder, Unknown
+from mailstate.engine.protocol.facts import NotRegular, ThroughLink, parse_fact
+from mailstate.engine.protocol.scripts import (
     After,
     CheckReport,
     Done,
     LiveDigest,
     Locked,
-    LockHolder,
     ManifestEntry,
     NotBack,
-    NotRegular,
     RolledBack,
-    ThroughLink,
     Timing,
-    Unknown,
-    parse_fact,
     parse_line,
 )
 from mailstate.engine.savedplan import parse_saved_plan
