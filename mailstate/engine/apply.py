@@ -4,7 +4,7 @@ Round trips per host: facts (1), lock+stage+validate (2), swap+reload+verify (3)
 release of the lock on the same channel as (2). The two host scripts (`remote/hold.sh`,
 `remote/swap.sh`, each sent after `remote/prelude.sh`) do the work on the host; the swap
 script rolls back by itself, so the host never depends on the controller staying alive
-to be left consistent. Their lines are parsed into typed events by `engine.protocol`.
+to be left consistent. Their lines are parsed into typed events by `engine.protocol.scripts`.
 """
 
 from __future__ import annotations
