@@ -19,6 +19,7 @@ from mailstate.formats.lookup import LookupTable
 from mailstate.formats.maincf import MainCf
 from mailstate.formats.mastercf import MasterCf
 from mailstate.formats.roundcube import PhpConfig
+from mailstate.releases import host as releases
 
 if TYPE_CHECKING:
     from mailstate.model import MailState
@@ -81,6 +82,7 @@ class Compiled:
     candidates: list[Candidate] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)  # shown with the diffs; no apply
 
 
 def facts_request(state: MailState) -> FactsRequest:
@@ -102,13 +104,18 @@ def facts_request(state: MailState) -> FactsRequest:
 
 
 def compile_host(state: MailState, facts: Facts) -> Compiled:
-    """Apply every edit of the state to parsed copies of the live files."""
+    """Apply every edit of the state to parsed copies of the live files.
+
+    The host's package versions decide how settings are written (mailstate.releases): an
+    unsupported version, or a setting its version lacks, stops this host's plan.
+    """
     out = Compiled()
+    target = releases.target(state, facts.versions)
     plain = state.reveal()
-    if state.postfix is not None:
-        _compile_postfix(plain, facts, out)
-    if state.dovecot is not None:
-        _compile_dovecot(plain, facts, out)
+    if state.postfix is not None and target.postfix is not None:
+        _compile_postfix(plain, facts, out, target.postfix)
+    if state.dovecot is not None and target.dovecot is not None:
+        _compile_dovecot(plain, facts, out, target.dovecot)
     if state.roundcube is not None:
         _compile_roundcube(plain, facts, out)
     return out
@@ -137,7 +144,7 @@ def _add(out: Compiled, path: str, live: RemoteFile | None, after: bytes, servic
     return True
 
 
-def _compile_postfix(state: Any, facts: Facts, out: Compiled) -> None:
+def _compile_postfix(state: Any, facts: Facts, out: Compiled, series: str) -> None:
     pf = state.postfix
     main_live, master_live = _need(facts, MAIN_CF), _need(facts, MASTER_CF)
     main = MainCf.parse(main_live.data, MAIN_CF)
@@ -152,6 +159,7 @@ def _compile_postfix(state: Any, facts: Facts, out: Compiled) -> None:
     master_after = _memo(master_key, lambda: _edit(master_live, MasterCf.parse,
                                                    lambda d: _edit_master(d, pf), MASTER_CF))
     master_changed = _add(out, MASTER_CF, master_live, master_after, "postfix")
+    releases.check_postfix(pf, series, master_after)
     _compile_maps(pf, facts, out)
     if any(main.get(k) != before[k] for k in RESTART_PARAMS):
         out.actions.append(Action("restart", "postfix"))
@@ -203,11 +211,11 @@ def _memo(key: Hashable, compute: Callable[[], T]) -> T:
     return _MEMO.get(key, compute)  # type: ignore[no-any-return]
 
 
-def _compile_dovecot(state: Any, facts: Facts, out: Compiled) -> None:
+def _compile_dovecot(state: Any, facts: Facts, out: Compiled, series: str) -> None:
     _need(facts, DOVECOT_ROOT)
     tree = {p: f for p, f in facts.files.items()
             if p.startswith(tuple(d + "/" for d in DOVECOT_DIRS))}
-    settings = state.dovecot.settings_flat()
+    settings = releases.dovecot_settings(state.dovecot.settings_flat(), series, out.warnings)
     key = ("dovecot", tuple(sorted((p, f.sha256) for p, f in tree.items())),
            tuple(settings.items()))
     changed_files = _memo(key, lambda: _edit_dovecot({p: f.data for p, f in tree.items()},
@@ -223,6 +231,10 @@ def _compile_dovecot(state: Any, facts: Facts, out: Compiled) -> None:
         changed |= _add(out, path, facts.get(path), data, "dovecot")
     if changed:
         out.actions.append(Action("reload", "dovecot"))
+    if series == "2.4":  # a host upgraded in place keeps 2.3 files that 2.4 refuses
+        after = {p: f.data for p, f in tree.items()} | dict(changed_files)
+        out.errors.extend(_memo(("dovecot-2.4-lines", key), lambda: tuple(
+            releases.refused_dovecot_lines(after, DOVECOT_ROOT))))
 
 
 def _edit_dovecot(files: dict[str, bytes],

@@ -104,7 +104,7 @@ def build_plan(host: str, state: MailState, facts: Facts) -> HostPlan:
     actions.sort(key=lambda a: a.kind != "postmap")  # stable: postmap before any reload
     return HostPlan(host, changes, actions,
                     compiled.warnings + _dovecot_tree_notes(host, facts) + warnings,
-                    facts=facts)
+                    error=list(compiled.errors), facts=facts)
 
 
 def _refuse_not_regular(state: MailState, facts: Facts) -> None:
