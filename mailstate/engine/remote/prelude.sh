@@ -87,13 +87,21 @@ take_lock() {
 # written and then renamed over it (builtins only; the one temp name every step uses)
 temp_for() { dir=${1%/*}; dir=${dir:-/}; tmp=$dir/.mailstate.${1##*/}.$run_id; }
 
-# put_copy SRC DEST: DEST atomically replaced by a copy of SRC (mode, owner and times
-# kept), durable before the rename; never a half-written DEST
+# The atomic put, in two halves so a swap can batch the sync between them:
+# temp_install SRC DEST MODE OWNER GROUP writes DEST's temp file; once it is synced,
+# commit_temp DEST renames it over DEST (a reader sees the old or the new file, never a
+# half-written one). A failed half removes the temp file.
+temp_install() {
+  temp_for "$2"
+  install -p -m "$3" -o "$4" -g "$5" -- "$1" "$tmp" || { rm -f -- "$tmp"; return 1; }
+}
+commit_temp() { temp_for "$1"; mv -f -- "$tmp" "$1" || { rm -f -- "$tmp"; return 1; }; }
+
+# put_copy SRC DEST: the whole put for one file, as SRC's copy (mode, owner, times kept)
 put_copy() {
   temp_for "$2"
-  if cp -p -- "$1" "$tmp" && sync -- "$tmp" && mv -f -- "$tmp" "$2"; then return 0; fi
-  rm -f -- "$tmp"
-  return 1
+  { cp -p -- "$1" "$tmp" && sync -- "$tmp"; } || { rm -f -- "$tmp"; return 1; }
+  commit_temp "$2"
 }
 
 # one_line FILE: the first 300 bytes of FILE on one line (for a protocol line)

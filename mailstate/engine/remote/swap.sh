@@ -56,7 +56,7 @@ while read -r mode owner group path; do
   temp_for "$path"
   [ -d "$dir" ] || mkdir -p "$dir"
   tmps=$tmps$tmp$nl
-  install -p -m "$mode" -o "$owner" -g "$group" "$stage/files$path" "$tmp" 2> "$stage/swap.err" \
+  temp_install "$stage/files$path" "$path" "$mode" "$owner" "$group" 2> "$stage/swap.err" \
     || { failed="writing $path failed: $(one_line "$stage/swap.err")"; break; }
 done <<EOF
 $files
@@ -67,8 +67,7 @@ fi
 if [ -z "$failed" ]; then
   while read -r mode owner group path; do
     [ -n "$path" ] || continue
-    temp_for "$path"
-    mv -f -- "$tmp" "$path" 2> "$stage/swap.err" \
+    commit_temp "$path" 2> "$stage/swap.err" \
       || { failed="replacing $path failed: $(one_line "$stage/swap.err")"; break; }
     echo "WROTE $path"
     fault_at after-first-write
