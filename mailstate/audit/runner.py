@@ -70,8 +70,8 @@ def audit(targets: list[Target], options: ProbeOptions) -> list[HostReport]:
                                               _implicit(t, port), t.certificate_name)
                   for t in targets for port, service in ports_of(t).items()}
         ss_jobs = {t.name: pool.submit(t.listeners) for t in targets if t.listeners}
-        pending: list[Future[Any]] = [*probes.values(), *ss_jobs.values()]
-        wait(pending, timeout=limit)
+        jobs: list[Future[Any]] = [*probes.values(), *ss_jobs.values()]
+        wait(jobs, timeout=limit)
         return [_report(t, probes, ss_jobs.get(t.name), options, limit) for t in targets]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

@@ -92,7 +92,7 @@ def scan_port(address: str, port: int, protocol: str, implicit: bool, server_nam
         error = f"handshake {asker.count}: {type(exc).__name__}: {exc or 'no answer'}"
     if not versions and not error:
         error = f"no TLS version accepted ({asker.last_refusal})"
-    weak.sort(key=lambda hit: WEAK_CLASSES.index(hit.kind))  # type: ignore[arg-type]
+    weak.sort(key=lambda hit: WEAK_CLASSES.index(hit.kind))
     elapsed = int((time.monotonic() - started) * 1000)
     return TlsScan(tuple(versions), tuple(weak), error, asker.count, elapsed)
 

@@ -38,7 +38,7 @@ class NamedContext(ssl.SSLContext):
 
     sni: str | None = None
 
-    def wrap_socket(self, sock: socket.socket, server_side: bool = False,  # type: ignore[override]
+    def wrap_socket(self, sock: socket.socket, server_side: bool = False,
                     do_handshake_on_connect: bool = True, suppress_ragged_eofs: bool = True,
                     server_hostname: str | bytes | None = None,
                     session: ssl.SSLSession | None = None) -> ssl.SSLSocket:

@@ -6,6 +6,7 @@ Options are declared once here so every host-facing command reads the same way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
 import sys
@@ -78,21 +79,36 @@ def load_targets(args: argparse.Namespace) -> tuple[Inventory, list[Target]]:
 def on_connection(target: Target, options: SshOptions,
                   work: Callable[[MailState, Connection], T],
                   failed: Callable[[list[Diagnostic]], T]) -> T:
-    """Connect, run `work`, disconnect. A state that did not merge or a host that cannot
-    be reached becomes that host's own result (via `failed`), never an exception that
-    stops the rest of the fleet."""
+    """Connect, run `work`, disconnect. A state that did not merge, a host that cannot
+    be reached, or any exception at all becomes that host's own result (via `failed`),
+    never an exception that stops the rest of the fleet."""
+    state = target.state
+    if state is None:
+        return failed(target.problems)
+    return with_connection(target, options, lambda conn: work(state, conn), failed)
+
+
+def with_connection(target: Target, options: SshOptions, work: Callable[[Connection], T],
+                    failed: Callable[[list[Diagnostic]], T]) -> T:
+    """Connect, run `work`, disconnect; every failure is the host's result (see above)."""
+    from mailstate.engine.runner import unexpected
     from mailstate.transport.ssh import connect
 
-    if target.state is None:
-        return failed(target.problems)
     try:
         conn = connect(target.host, options)
     except MailstateError as exc:
         return failed(exc.diagnostics)
+    except Exception as exc:  # a library error while connecting: this host's result
+        return failed([unexpected(target.host.name, exc)])
     try:
-        return work(target.state, conn)
+        return work(conn)
+    except MailstateError as exc:
+        return failed(exc.diagnostics)
+    except Exception as exc:
+        return failed([unexpected(target.host.name, exc)])
     finally:
-        conn.close()
+        with contextlib.suppress(Exception):
+            conn.close()
 
 
 def ssh_options(args: argparse.Namespace, targets: list[Target]) -> SshOptions:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from mailstate.diagnostics import Diagnostic, Location, MailstateError
 from mailstate.engine.facts import DOVECOT_DIRS, Facts, FactsRequest, RemoteFile
@@ -56,12 +57,16 @@ class Candidate:
         return self.before.group if self.before else "root"
 
 
+ActionKind = Literal["postmap", "reload", "restart"]
+ActionService = Literal["postfix", "dovecot"]
+
+
 @dataclass(frozen=True)
 class Action:
     """Something to run on the host after the files are in place."""
 
-    kind: str  # postmap | reload | restart
-    service: str  # postfix | dovecot
+    kind: ActionKind
+    service: ActionService
     argument: str = ""
 
     def describe(self) -> str:
@@ -177,7 +182,7 @@ def _compile_maps(pf: Any, facts: Facts, out: Compiled) -> None:
         if spec.content is not None:
             after = LookupTable.from_entries(dict(spec.content)).render()
         else:
-            after = _edit(live, LookupTable.parse, lambda d, s=spec: _edit_map(d, s), path)
+            after = _edit(live, LookupTable.parse, partial(_edit_map, spec=spec), path)
         changed = _add(out, path, live, after, "map")
         if spec.needs_postmap() and (changed or _map_db_stale(facts, path, spec.type)):
             out.actions.append(Action("postmap", "postfix", f"{spec.type}:{path}"))

@@ -87,10 +87,10 @@ def main_model_for(names: frozenset[str]) -> type[BaseModel]:
     not know are left out, so they fail as `extra_forbidden` at their own location.
     """
     known = sorted(n for n in names if n in postfix_params.KINDS)
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         "PostfixMain", __config__=_MAIN_CONFIG, **_main_fields(known))
     model.__doc__ = "main.cf parameters Postfix 3.7/3.10 know, typed; null removes one."
-    return model  # type: ignore[no-any-return]
+    return model
 
 
 def full_main_model() -> type[BaseModel]:
@@ -198,7 +198,7 @@ class MasterServiceState(BaseModel):
 
 
 def _first_expected(exc: Exception) -> str:
-    errors = getattr(exc, "errors", lambda: [])()
+    errors: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
     if errors and errors[0].get("ctx", {}).get("expected"):
         return str(errors[0]["ctx"]["expected"])
     return errors[0]["msg"] if errors else str(exc)

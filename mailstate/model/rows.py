@@ -50,7 +50,8 @@ def _postfix(state: MailState) -> Iterator[tuple[tuple[str | int, ...], Any]]:
         base = ("postfix", "maps", path)
         yield (*base, "type"), table.type
         kind = "entries" if table.entries is not None else "content"
-        for key, value in (table.entries or table.content or {}).items():
+        values: dict[str, Any] = {**(table.entries or table.content or {})}
+        for key, value in values.items():
             yield (*base, kind, key), value
 
 

@@ -92,6 +92,7 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)  # the composer makes only these three
         return self._scalar(node)
 
     def _mapping(self, node: yaml.MappingNode, path: DocPath) -> dict[str, Any]:

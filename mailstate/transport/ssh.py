@@ -22,7 +22,7 @@ import mailstate.transport.lazy_invoke  # noqa: F401
 import paramiko
 
 from mailstate.diagnostics import MailstateError, error
-from mailstate.transport.base import Result
+from mailstate.transport.base import CommandTimeout, LineReader, Result
 
 if TYPE_CHECKING:
     from mailstate.inventory import HostSpec
@@ -183,7 +183,7 @@ def _connect_jump(ep: Endpoint, options: SshOptions) -> paramiko.SSHClient:
     spec = ep.proxy_jump or ""
     user, _, rest = spec.rpartition("@")
     name, _, port = rest.partition(":")
-    jump_host = HostSpec(name=name, address=name, port=int(port) if port else None,
+    jump_host = HostSpec(name=name, address=name, port=int(port) if port else 22,
                          user=user or None)
     return _connect_client(resolve_endpoint(jump_host, options), options, None)
 
@@ -249,11 +249,21 @@ class SshConnection:
         command, stdin = self._wrap(command, stdin)
         transport = self.client.get_transport()
         if transport is None or not transport.is_active():
-            raise error(f"connection to {self.name} was lost", code="unreachable")
-        channel = transport.open_session(timeout=self.options.connect_timeout)
-        channel.exec_command(command)
+            raise error(f"connection to {self.name} was lost", code="connection")
+        try:
+            channel = transport.open_session(timeout=self.options.connect_timeout)
+            channel.exec_command(command)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            why = str(exc) or type(exc).__name__
+            if not transport.is_active():
+                raise error(f"connection to {self.name} was lost: {why}",
+                            code="connection") from exc
+            raise error(f"{self.name}: the host refused to open a session: {why}",
+                        code="session",
+                        fix="check the host's sshd (MaxSessions, MaxStartups, load) and "
+                            "retry") from exc
         self.round_trips += 1
-        running = SshRunning(channel)
+        running = SshRunning(self.name, channel)
         if stdin:
             running.write(stdin)
         return running
@@ -272,40 +282,53 @@ class SshConnection:
 class SshRunning:
     """One exec channel: stdout and stderr drained concurrently so neither can stall."""
 
-    def __init__(self, channel: paramiko.Channel) -> None:
+    def __init__(self, name: str, channel: paramiko.Channel) -> None:
+        self.name = name
         self.channel = channel
         self._err: list[bytes] = []
         self._err_thread = threading.Thread(target=self._drain_stderr, daemon=True)
         self._err_thread.start()
-        self._out = channel.makefile("rb")
+        self._lines = LineReader(self._recv)
 
     def _drain_stderr(self) -> None:
         while True:
-            chunk = self.channel.recv_stderr(65536)
+            try:
+                chunk = self.channel.recv_stderr(65536)
+            except (OSError, EOFError, paramiko.SSHException):
+                return
             if not chunk:
                 return
             self._err.append(chunk)
 
+    def _recv(self, timeout: float | None) -> bytes:
+        self.channel.settimeout(timeout)
+        return bytes(self.channel.recv(65536))  # socket.timeout is a TimeoutError
+
+    def _lost(self, exc: BaseException) -> MailstateError:
+        return error(f"{self.name}: the connection was lost: {exc or type(exc).__name__}",
+                     code="connection")
+
     def write(self, data: bytes) -> None:
-        self.channel.sendall(data)
+        try:
+            self.channel.sendall(data)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise self._lost(exc) from exc
 
     def close_stdin(self) -> None:
-        self.channel.shutdown_write()
+        try:
+            self.channel.shutdown_write()
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise self._lost(exc) from exc
 
     def readline(self, timeout: float | None = None) -> bytes:
-        self.channel.settimeout(timeout)
-        try:
-            return bytes(self._out.readline())
-        except TimeoutError:
-            return b""
+        return self._lines.readline(timeout)
 
     def wait(self, timeout: float | None = None) -> Result:
-        self.channel.settimeout(timeout)
         try:
-            out = bytes(self._out.read())
-        except TimeoutError as exc:
+            out = self._lines.rest(timeout)
+        except CommandTimeout:
             self.channel.close()
-            raise error(f"remote command timed out after {timeout} s", code="timeout") from exc
+            raise
         rc = self.channel.recv_exit_status()
         self._err_thread.join(timeout=5)
         self.channel.close()

@@ -35,7 +35,8 @@ def upgraded(lab_machine: None) -> Iterator[Path]:
     with overlay("trixie") as root:
         shutil.rmtree(root / "etc/dovecot")
         shutil.copytree("/etc/dovecot", root / "etc/dovecot", symlinks=True)
-        (root / "etc/roundcube").mkdir(exist_ok=True)  # Roundcube's stock config, as a webmail host has
+        # Roundcube's stock config, as a webmail host has (Debian 13's root ships one)
+        (root / "etc/roundcube").mkdir(exist_ok=True)
         shutil.copy(REPO / "tests/formats/data/config.inc.php", root / "etc/roundcube")
         yield root
 
