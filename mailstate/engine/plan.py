@@ -138,7 +138,8 @@ def plan_host(host: HostSpec, state: MailState, conn: Connection) -> HostPlan:
     return plan
 
 
-def saved_plan(plans: list[HostPlan], inventory: str, limit: str | None) -> dict[str, Any]:
+def saved_plan(plans: list[HostPlan], inventory: str | list[str],
+               limit: str | None) -> dict[str, Any]:
     """The document `plan -o FILE` writes: digests and actions only, no file contents."""
     return {
         "format": PLAN_FORMAT,
