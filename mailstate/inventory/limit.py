@@ -168,8 +168,9 @@ class Selector:
         if not groups or expr[0] == "~" or any(c in expr for c in ".?*["):
             results += [h for h in self.inv.hosts if matcher.match(h)]
         if not results and not groups and expr != "all" and expr not in LOCALHOST:
+            shown = pattern.shown() if pattern.file else repr(expr)
             self.warnings.append(Diagnostic(
-                "warning", f"--limit: {pattern.shown()} matches no host or group, ignored",
+                "warning", f"--limit: {shown} matches no host or group, ignored",
                 Location(pattern.file, pattern.line) if pattern.file else None,
                 fix=self._suggest(expr) if not pattern.file else "", code="limit"))
         return results

@@ -152,8 +152,8 @@ def _secret_tags(node: yaml.Node, vaulted: dict[str, Vaulted], count: list[int]
     if isinstance(node, yaml.SequenceNode):
         return yaml.SequenceNode(node.tag, [_secret_tags(v, vaulted, count) for v in node.value],
                                  node.start_mark, node.end_mark, node.flow_style)
-    if node.tag == "!vault" and node.value.strip() in vaulted:
-        plain = vaulted[node.value.strip()].reveal()
+    if node.tag == "!vault" and node.value in vaulted:
+        plain = vaulted[node.value].reveal()
         return yaml.ScalarNode("!secret", plain, node.start_mark, node.end_mark, node.style)
     if node.tag == "!unsafe":
         return yaml.ScalarNode("tag:yaml.org,2002:str", node.value, node.start_mark,

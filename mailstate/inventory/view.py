@@ -4,7 +4,8 @@ So users can diff the two: `_meta.hostvars` holds each host's merged variables (
 precedence, magic variables left out as ansible-inventory does), groups their direct
 hosts and children. Secrets are masked: `!secret` and values from vaulted files print
 as `***`, inline `!vault` values as Ansible prints them (`{"__ansible_vault":
-ciphertext}`, which reveals nothing). `reveal=True` is for the differential tests only.
+ciphertext}`, which reveals nothing), `!unsafe` text as `{"__ansible_unsafe": text}`.
+`reveal=True` is for the differential tests only.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from mailstate.inventory.values import Secret, Vaulted, masked
+from mailstate.inventory.values import Secret, Unsafe, Vaulted, masked
 
 if TYPE_CHECKING:
     from mailstate.inventory.load import Inventory
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 def _plain(value: Any, reveal: bool) -> Any:
     if isinstance(value, Vaulted):
         return {"__ansible_vault": value.ciphertext}
+    if isinstance(value, Unsafe):
+        return {"__ansible_unsafe": str(value)}
     if reveal and isinstance(value, Secret):
         return value.reveal()
     if isinstance(value, dict):

@@ -98,15 +98,15 @@ class _Builder:
     def key(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             raise _error("a mapping or list cannot be a key", self._loc(node))
-        return self.scalar(node)
+        return self.scalar(node, key=True)
 
-    def scalar(self, node: yaml.ScalarNode) -> Any:
+    def scalar(self, node: yaml.ScalarNode, key: bool = False) -> Any:
         tag, text = node.tag, node.value
         if tag == "!vault":
             where = str(self._loc(node))
             if self.vault is None:
                 raise _error("a !vault value where no vault can be read", self._loc(node))
-            return Vaulted(text.strip(), self.vault.decrypt_text, where)
+            return Vaulted(text, self.vault.decrypt_text, where)
         if tag == "!unsafe":
             return Unsafe(text)
         if tag == "!secret":
@@ -119,7 +119,7 @@ class _Builder:
         except yaml.YAMLError as exc:
             raise _error(f"invalid value: {getattr(exc, 'problem', None) or exc}",
                          self._loc(node)) from None
-        if self.loaded.vaulted and isinstance(value, str):
+        if self.loaded.vaulted and isinstance(value, str) and not key:
             return Secret(value)
         return value
 
@@ -131,7 +131,7 @@ def _json_hook(pairs: list[tuple[str, Any]], vault: VaultKeys | None, file: str)
             if name == "__ansible_unsafe":
                 return Unsafe(value)
             if vault is not None:
-                return Vaulted(value.strip(), vault.decrypt_text, file)
+                return Vaulted(value, vault.decrypt_text, file)
     return dict(pairs)
 
 
