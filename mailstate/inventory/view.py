@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from mailstate.inventory.values import Secret, Unsafe, Vaulted, masked
+from mailstate.inventory.values import MASK, Secret, Unsafe, Vaulted, masked
 
 if TYPE_CHECKING:
     from mailstate.inventory.load import Inventory
@@ -34,8 +34,10 @@ def _plain(value: Any, reveal: bool) -> Any:
 
 
 def host_variables(inventory: Inventory, host: str, reveal: bool = False) -> dict[str, Any]:
-    values, _ = inventory.variables(host)
-    return {k: _plain(v, reveal) for k, v in values.items()}
+    """Merged variables; every value from a vaulted file masked whole (numbers too)."""
+    values, sources = inventory.variables(host)
+    return {k: MASK if (k in sources and sources[k].vaulted_file and not reveal)
+            else _plain(v, reveal) for k, v in values.items()}
 
 
 def list_document(inventory: Inventory, limit: str | None = None,
