@@ -93,8 +93,8 @@ class Renderer:
         tokens = _tokens(inner)
         value, pos = self._chain(tokens, 0)
         if pos != len(tokens):
-            raise TemplateError(f"{{{{{inner}}}}}: only variable names, quoted text, numbers "
-                                "and the default filter are supported")
+            raise TemplateError("only variable names, quoted text, numbers and the default "
+                                "filter are supported")
         return value
 
     def _chain(self, tokens: list[tuple[str, str]], pos: int) -> tuple[Any, int]:
@@ -145,8 +145,8 @@ def _tokens(inner: str) -> list[tuple[str, str]]:
         match = _TOKEN.match(stripped, pos)
         if not match:
             bad = stripped[pos:].strip()[:1]
-            raise TemplateError(f"{{{{{inner}}}}}: {bad!r} is not supported here (only "
-                                "variable names, quoted text, numbers and | default(...))")
+            raise TemplateError(f"{bad!r} is not supported (only variable names, quoted "
+                                "text, numbers and | default(...))")
         kind = match.lastgroup or ""
         tokens.append((kind, match.group(kind)))
         pos = match.end()
