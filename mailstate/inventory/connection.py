@@ -19,8 +19,7 @@ from typing import Any
 
 from mailstate.diagnostics import Diagnostic, Location
 from mailstate.inventory.hostnames import unsafe_address, unsafe_user
-from mailstate.inventory.templates import MISSING, Renderer, TemplateError, is_template
-from mailstate.inventory.values import Secret, VarSource
+from mailstate.inventory.values import Secret, Unsafe, VarSource
 
 ADDRESS = ("ansible_host", "ansible_ssh_host")
 PORT = ("ansible_port", "ansible_ssh_port")
@@ -60,6 +59,11 @@ class HostSpec:
     notes: tuple[Diagnostic, ...] = ()
 
 
+def _is_template(value: Any) -> bool:
+    return isinstance(value, str) and not isinstance(value, Unsafe) and (
+        "{{" in value or "{%" in value or "{#" in value)
+
+
 def truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in TRUE
@@ -76,9 +80,10 @@ class _Builder:
         self.fallback = fallback
         self.problems: list[Diagnostic] = []
         self.notes: list[Diagnostic] = []
-        self.renderer = Renderer(self._lookup)
 
     def _lookup(self, key: str) -> Any:
+        from mailstate.inventory.templates import MISSING
+
         if key in self.vars:
             return self.vars[key]
         return self.magic.get(key, MISSING)
@@ -101,10 +106,12 @@ class _Builder:
     def render(self, key: str, value: Any) -> Any:
         if isinstance(value, list):
             return [self.render(key, item) for item in value]
-        if not is_template(value):
+        if not _is_template(value):
             return value
+        from mailstate.inventory.templates import Renderer, TemplateError
+
         try:
-            return self.renderer.render(value)
+            return Renderer(self._lookup).render(value)
         except TemplateError as exc:
             self.problem(key, f"{key}: cannot evaluate {str(value)[:120]!r}: {exc}",
                          fix="mailstate renders {{ variable }} and | default(...) only; "

@@ -9,6 +9,7 @@ would make more than MAX_RANGE_HOSTS names is refused instead of filling memory.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 
@@ -21,11 +22,7 @@ _V4_PART = rf"(?:[01]?[0-9]{{1,2}}|2[0-4][0-9]|25[0-5]|{_NUM_RANGE})"
 _V6_PART = rf"(?:[0-9a-f]{{1,4}}|{_HEX_RANGE})"
 _LABEL = rf"(?:\w|{_ALNUM_RANGE})(?:[\w-]|{_ALNUM_RANGE})*(?<![_-])"
 
-_BRACKETED_PORT = re.compile(r"\[(.+)\]:([0-9]+)")
-_HOST_PORT = re.compile(r"((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)")
-_IPV4 = re.compile(rf"(?:{_V4_PART}\.){{3}}{_V4_PART}", re.I)
-_IPV6 = re.compile(
-    "(?:" + "|".join([
+_IPV6_FORMS = [
         rf"(?:{_V6_PART}:){{7}}{_V6_PART}",
         rf"(?:{_V6_PART}:){{1,6}}:",
         rf"(?:{_V6_PART}:)(?::{_V6_PART}){{1,6}}",
@@ -39,8 +36,19 @@ _IPV6 = re.compile(
         rf"(?:0:){{6}}(?:{_V4_PART}\.){{3}}{_V4_PART}",
         rf"::(?:ffff:)?(?:{_V4_PART}\.){{3}}{_V4_PART}",
         rf"(?:0:){{5}}ffff:(?:{_V4_PART}\.){{3}}{_V4_PART}",
-    ]) + ")", re.I)
-_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*", re.I | re.UNICODE)
+]
+
+
+@functools.cache
+def _patterns() -> dict[str, re.Pattern[str]]:
+    """Compiled on first use: most runs never parse a host key with a port or range."""
+    return {
+        "bracketed_port": re.compile(r"\[(.+)\]:([0-9]+)"),
+        "host_port": re.compile(r"((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)"),
+        "ipv4": re.compile(rf"(?:{_V4_PART}\.){{3}}{_V4_PART}", re.I),
+        "ipv6": re.compile("(?:" + "|".join(_IPV6_FORMS) + ")", re.I),
+        "hostname": re.compile(rf"{_LABEL}(?:\.{_LABEL})*", re.I | re.UNICODE),
+    }
 
 MAX_PATTERN = 4096  # longer host keys or patterns are refused before any regex runs
 
@@ -54,11 +62,12 @@ def parse_address(text: str, allow_ranges: bool = True) -> tuple[str, int | None
     if len(text) > MAX_PATTERN:
         return None
     port = None
-    for pattern in (_BRACKETED_PORT, _HOST_PORT):
+    compiled = _patterns()
+    for pattern in (compiled["bracketed_port"], compiled["host_port"]):
         match = pattern.fullmatch(text)
         if match:
             text, port = match.group(1), int(match.group(2))
-    if not any(p.fullmatch(text) for p in (_IPV4, _IPV6, _HOSTNAME)):
+    if not any(compiled[k].fullmatch(text) for k in ("ipv4", "ipv6", "hostname")):
         return None
     if not allow_ranges and "[" in text:
         return None
@@ -130,6 +139,8 @@ def expand(pattern: str) -> list[str]:
 
 def host_key(text: str) -> tuple[list[str], int | None]:
     """A host entry as written in an inventory: the names it stands for and a port."""
+    if ":" not in text and "[" not in text:
+        return [text], None  # the common case, without any regex
     parsed = parse_address(text, allow_ranges=True)
     name, port = parsed if parsed is not None else (text, None)
     return expand(name), port
@@ -164,4 +175,4 @@ def unsafe_user(user: str) -> str | None:
 
 def is_ip(name: str) -> bool:
     """An IPv4 or IPv6 address (Ansible keeps those whole as inventory_hostname_short)."""
-    return bool(_IPV4.fullmatch(name) or _IPV6.fullmatch(name))
+    return bool(_patterns()["ipv4"].fullmatch(name) or _patterns()["ipv6"].fullmatch(name))

@@ -19,15 +19,14 @@ from typing import TYPE_CHECKING, Any
 from mailstate.diagnostics import Diagnostic, Location, MailstateError
 from mailstate.inventory.connection import HostSpec, build_host
 from mailstate.inventory.data import Group, InventoryData, inventory_error
-from mailstate.inventory.delegate import AnsibleInventory
 from mailstate.inventory.hostnames import is_ip
-from mailstate.inventory.limit import Pattern, Selector, patterns_of
 from mailstate.inventory.sources import Source, SourceReader
 from mailstate.inventory.values import VarSource
 from mailstate.inventory.varsfiles import VarsFiles
 from mailstate.inventory.vault import VaultKeys
 
 if TYPE_CHECKING:
+    from mailstate.inventory.delegate import AnsibleInventory
     from mailstate.model import MailState
     from mailstate.model.loader import StateLayer
 
@@ -143,6 +142,8 @@ class Inventory:
     def select_names(self, limit: str | None) -> list[str]:
         if limit is None or not limit.strip():
             return list(self.hosts)
+        from mailstate.inventory.limit import Selector, patterns_of
+
         selector = Selector(self.data)
         chosen = set(selector.evaluate(patterns_of(limit)))
         self.report(selector.warnings)
@@ -150,6 +151,8 @@ class Inventory:
 
     def evaluate(self, patterns: Sequence[str]) -> list[str]:
         """Hosts of host patterns, in pattern order (what `ansible PATTERN` targets)."""
+        from mailstate.inventory.limit import Pattern, Selector
+
         selector = Selector(self.data)
         found = selector.evaluate([Pattern(p) for p in patterns])
         self.report(selector.warnings)
@@ -206,7 +209,10 @@ def load_inventory(path: str | Path | Sequence[str | Path], *, vault: VaultKeys 
         from mailstate.inventory.vault import keys_from_options
 
         vault = keys_from_options(None, None)
-    ansible = ansible or AnsibleInventory(vault_args=vault_args(vault))
+    if ansible is None:
+        from mailstate.inventory.delegate import AnsibleInventory
+
+        ansible = AnsibleInventory(vault_args=vault_args(vault))
     data = InventoryData()
     reader = SourceReader(data, vault, ansible)
     sources = [reader.read(text) for text in texts]

@@ -23,15 +23,14 @@ from typing import TYPE_CHECKING
 from mailstate.diagnostics import Diagnostic, Location, MailstateError
 from mailstate.inputs import read_capped
 from mailstate.inventory.data import InventoryData, inventory_error
-from mailstate.inventory.delegate import AnsibleInventory
 from mailstate.inventory.hostnames import parse_address
-from mailstate.inventory.ini import IniInventory
 from mailstate.inventory.static import YamlInventory, read_script_json, read_toml
 from mailstate.inventory.varsfiles import KEEP_NODES
 from mailstate.inventory.vault import is_vaulted
 from mailstate.inventory.yamlload import decode, parse_text
 
 if TYPE_CHECKING:
+    from mailstate.inventory.delegate import AnsibleInventory
     from mailstate.inventory.vault import VaultKeys
 
 _IGNORED_EXTS = (".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst",
@@ -114,6 +113,8 @@ class SourceReader:
         elif ext in YAML_EXTS:
             self.yaml_or_ini(text, path, vaulted)
         else:
+            from mailstate.inventory.ini import IniInventory
+
             IniInventory(text, str(path), self.inv, vaulted).read()
 
     def script(self, path: Path, form: str) -> None:
@@ -154,6 +155,8 @@ class SourceReader:
 
     def ini_fallback(self, text: str, path: Path, vaulted: bool,
                      yaml_error: MailstateError | None) -> None:
+        from mailstate.inventory.ini import IniInventory
+
         try:
             IniInventory(text, str(path), self.inv, vaulted).read()
         except MailstateError as ini_error:

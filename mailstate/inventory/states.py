@@ -8,7 +8,6 @@ decrypted only when a state actually uses it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -215,6 +214,7 @@ def _has_secret(value: Any) -> bool:
 def _fingerprint(value: Any) -> str:
     """JSON of a value for cache keys: secrets by digest (vault by ciphertext), so two
     hosts with different secrets never share a state, and nothing is decrypted."""
+    import hashlib
 
     def plain(item: Any) -> Any:
         if isinstance(item, Vaulted):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import binascii
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -130,6 +129,8 @@ class PasswordSource:
 
 
 def _password_from_file(path: str, label: str) -> bytes:
+    import subprocess
+
     target = Path(path).expanduser()
     if not target.exists():
         raise _error(f"vault password file {path} not found", path,
