@@ -14,22 +14,35 @@ states (the host's MailState). The pydantic model is imported only by states.py.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from mailstate.inventory.connection import HostSpec
-from mailstate.inventory.load import Inventory, load_inventory
-from mailstate.inventory.states import SHIPPED_STATES, resolve_state, shared_state, state_paths
-
 if TYPE_CHECKING:
+    from mailstate.inventory.connection import HostSpec
+    from mailstate.inventory.load import Inventory, load_inventory
+    from mailstate.inventory.states import (
+        SHIPPED_STATES,
+        resolve_state,
+        shared_state,
+        state_paths,
+    )
     from mailstate.model.loader import ResolvedState
 
 __all__ = ["SHIPPED_STATES", "HostSpec", "Inventory", "ResolvedState", "load_inventory",
            "resolve_state", "shared_state", "state_paths"]
 
+# Loaded on first use: every command imports mailstate.inventory.cli to declare its
+# options, and that must not cost the readers (or the pydantic model: ResolvedState).
+_HOME = {"HostSpec": "connection", "Inventory": "load", "load_inventory": "load",
+         "SHIPPED_STATES": "states", "resolve_state": "states", "shared_state": "states",
+         "state_paths": "states"}
+
 
 def __getattr__(name: str) -> Any:
-    if name == "ResolvedState":  # the model is heavy: imported only when asked for
+    if name == "ResolvedState":
         from mailstate.model.loader import ResolvedState
 
         return ResolvedState
+    if name in _HOME:
+        return getattr(importlib.import_module(f"mailstate.inventory.{_HOME[name]}"), name)
     raise AttributeError(name)
