@@ -17,13 +17,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 try:  # Python 3.11+: the parser behind re.compile
     from re import _constants as C  # type: ignore[attr-defined]
     from re import _parser as P  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - Python < 3.11 is not supported
-    import sre_constants as C  # type: ignore[no-redef]
-    import sre_parse as P  # type: ignore[no-redef]
+    import sre_constants as C
+    import sre_parse as P
 
 MAX_PATTERN = 1024
 MAX_STATES = 4096
@@ -88,7 +89,7 @@ class SafeRegex:
         self.states.append(state)
         return len(self.states) - 1
 
-    def _seq(self, items: list[tuple[object, object]], nxt: int) -> int:
+    def _seq(self, items: list[tuple[Any, Any]], nxt: int) -> int:
         for op, av in reversed(items):
             nxt = self._item(op, av, nxt)
         return nxt
@@ -96,29 +97,29 @@ class SafeRegex:
     def _char(self, test: Callable[[str], bool], nxt: int) -> int:
         return self._new(_State("char", test=test, out=[nxt]))
 
-    def _item(self, op: object, av: object, nxt: int) -> int:
+    def _item(self, op: Any, av: Any, nxt: int) -> int:
         if op is C.LITERAL:
-            return self._char(self._literal(int(av)), nxt)  # type: ignore[call-overload]
+            return self._char(self._literal(int(av)), nxt)
         if op is C.NOT_LITERAL:
-            same = self._literal(int(av))  # type: ignore[call-overload]
+            same = self._literal(int(av))
             return self._char(lambda c: not same(c), nxt)
         if op is C.ANY:
             return self._char((lambda c: True) if self.dotall else (lambda c: c != "\n"), nxt)
         if op is C.IN:
-            return self._char(self._set(av), nxt)  # type: ignore[arg-type]
+            return self._char(self._set(av), nxt)
         if op is C.AT:
             return self._new(_State("assert", at=av, out=[nxt]))
         if op is C.BRANCH:
-            _, alternatives = av  # type: ignore[misc]
+            _, alternatives = av
             outs = [self._seq(list(alt), nxt) for alt in alternatives]
             return self._new(_State("split", out=outs))
         if op is C.SUBPATTERN:
-            _, add, remove, sub = av  # type: ignore[misc]
+            _, add, remove, sub = av
             if add or remove:
                 raise RegexRefused("inline flags inside a group are not supported")
             return self._seq(list(sub), nxt)
         if op in (C.MAX_REPEAT, C.MIN_REPEAT):
-            low, high, sub = av  # type: ignore[misc]
+            low, high, sub = av
             return self._repeat(int(low), int(high), list(sub), nxt)
         names = {C.GROUPREF: "backreferences", C.GROUPREF_EXISTS: "conditional groups",
                  C.ASSERT: "lookahead/lookbehind", C.ASSERT_NOT: "lookahead/lookbehind"}
@@ -128,7 +129,7 @@ class SafeRegex:
         what = names.get(op, str(op).lower())
         raise RegexRefused(f"{what} cannot be used in --limit (they need backtracking)")
 
-    def _repeat(self, low: int, high: int, sub: list[tuple[object, object]], nxt: int) -> int:
+    def _repeat(self, low: int, high: int, sub: list[tuple[Any, Any]], nxt: int) -> int:
         unbounded = high == C.MAXREPEAT
         if unbounded:
             loop = self._new(_State("split"))
@@ -151,16 +152,16 @@ class SafeRegex:
             return lambda c: c.lower() == low
         return lambda c: c == char
 
-    def _set(self, items: list[tuple[object, object]]) -> Callable[[str], bool]:
+    def _set(self, items: list[tuple[Any, Any]]) -> Callable[[str], bool]:
         negate = False
         tests: list[Callable[[str], bool]] = []
         for op, av in items:
             if op is C.NEGATE:
                 negate = True
             elif op is C.LITERAL:
-                tests.append(self._literal(int(av)))  # type: ignore[call-overload]
+                tests.append(self._literal(int(av)))
             elif op is C.RANGE:
-                lo, hi = av  # type: ignore[misc]
+                lo, hi = av
                 tests.append(self._range(int(lo), int(hi)))
             elif op is C.CATEGORY:
                 if av not in _CATEGORIES:

@@ -151,6 +151,7 @@ def _secret_tags(node: yaml.Node, vaulted: dict[str, Vaulted], count: list[int]
     if isinstance(node, yaml.SequenceNode):
         return yaml.SequenceNode(node.tag, [_secret_tags(v, vaulted, count) for v in node.value],
                                  node.start_mark, node.end_mark, node.flow_style)
+    assert isinstance(node, yaml.ScalarNode)
     if node.tag == "!vault" and node.value in vaulted:
         plain = vaulted[node.value].reveal()
         return yaml.ScalarNode("!secret", plain, node.start_mark, node.end_mark, node.style)

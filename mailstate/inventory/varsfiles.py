@@ -87,9 +87,8 @@ class VarsFiles:
                     if not isinstance(key, str):
                         raise inventory_error(f"expected a variable name, found {key!r}",
                                               loaded.location((key,)))
-                    line_col = loaded.keys.get((key,))
-                    sources[key] = VarSource(str(path), *(line_col or (None, None)), (key,),
-                                             loaded.vaulted,
+                    line, column = loaded.keys.get((key,), (None, None))
+                    sources[key] = VarSource(str(path), line, column, (key,), loaded.vaulted,
                                              {"node": loaded.nodes[(key,)]}
                                              if (key,) in loaded.nodes else {})
                 self.parsed[path] = (data, sources)

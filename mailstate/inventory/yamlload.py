@@ -85,6 +85,7 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             self._plain_tag(node, "seq")
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
         return self.scalar(node)
 
     def _loc(self, node: yaml.Node) -> Location:
