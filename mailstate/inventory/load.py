@@ -53,6 +53,7 @@ class Inventory:
         self._layers: dict[Path, StateLayer] = {}
         self.shared_states: dict[tuple[object, ...], MailState] = {}  # see shared_state()
         self._origins: dict[str, tuple[dict[str, Any], dict[str, VarSource]]] = {}
+        self._where: dict[str | None, tuple[str | None, str | None]] = {}
         self.report(data.warnings)
         self.hosts: dict[str, HostSpec] = {name: self._spec(name) for name in self._order()}
 
@@ -107,12 +108,16 @@ class Inventory:
     def magic(self, host: str) -> dict[str, Any]:
         """Ansible's magic variables of a host (inventory_hostname, group_names, ...)."""
         entry = self.data.hosts[host]
-        short = host if is_ip(host) else host.split(".")[0]
+        short = host if ("." in host or ":" in host) and is_ip(host) else host.split(".")[0]
         source = entry.source_file
+        if source not in self._where:
+            path = Path(source).absolute() if source else None
+            self._where[source] = (str(path) if path else None,
+                                   str(path.parent) if path else None)
+        file, folder = self._where[source]
         return {"inventory_hostname": host, "inventory_hostname_short": short,
                 "group_names": sorted(self.data.host_groups(host)),
-                "inventory_file": str(Path(source).absolute()) if source else None,
-                "inventory_dir": str(Path(source).absolute().parent) if source else None}
+                "inventory_file": file, "inventory_dir": folder}
 
     def var_origins(self, host: str) -> dict[str, tuple[Any, VarSource]]:
         values, sources = self.variables(host)
@@ -122,7 +127,7 @@ class Inventory:
         values, sources = self.variables(name)
         magic = self.magic(name)
         entry = self.data.hosts[name]
-        base = Path(magic["inventory_dir"]) if magic["inventory_dir"] else Path.cwd()
+        base = Path(magic["inventory_dir"]) if magic["inventory_dir"] else self.project_dir
         spec = build_host(name, values, sources, magic,
                           entry.location or Location(str(self.path)), base)
         self.report(list(spec.notes))

@@ -68,7 +68,7 @@ class VarsFiles:
     vault: VaultKeys | None
     parsed: dict[Path, tuple[dict[str, Any], dict[str, VarSource]]] = field(default_factory=dict)
     listed: dict[tuple[Path, str], list[Path]] = field(default_factory=dict)
-    bases: dict[Path, bool] = field(default_factory=dict)
+    folders: dict[tuple[Path, str], Path | None] = field(default_factory=dict)
 
     def read(self, path: Path) -> tuple[dict[str, Any], dict[str, VarSource]]:
         if path not in self.parsed:
@@ -97,10 +97,12 @@ class VarsFiles:
     def variables(self, base: Path, kind: str, name: str
                   ) -> tuple[dict[str, Any], dict[str, VarSource]]:
         """Merged variables of `name` from BASE/{kind} (kind: group_vars or host_vars)."""
-        folder = base / kind
-        if folder not in self.bases:
-            self.bases[folder] = folder.is_dir()
-        if not self.bases[folder]:
+        where = (base, kind)
+        if where not in self.folders:  # most projects have no such folder: ask once
+            folder = base / kind
+            self.folders[where] = folder if folder.is_dir() else None
+        folder = self.folders[where]
+        if folder is None:
             return {}, {}
         key = (folder, name)
         if key not in self.listed:
