@@ -43,6 +43,7 @@ BASIC_LIMITS = (
     "~.*x0[12]", "mail[0]", "mail[1:]", "mail[-1]", "mx[0:1]", "mail[1-2]", "ungrouped",
     "all:!ungrouped", "nosuch", "mail,nosuch", "relay1,nosuch*", "~(", "mail[9]", "web[0]",
     "mail:&eu,web", "al*", "ungr*", "~", "mx01.example.org:22", "relay1:&relay", "!nosuch",
+    "localhost", "all[0]", "*[1]", "mail[0:0]", "mail:&*.example.org", "web[-1]", "!mail:!web",
 )
 INI_LIMITS = ("dc", "dc:!web", "MX*", "mail-*-1", "~MX[AB]", "~mail-y", "relay[0]",
               "dc[2:3]", "top1,top2", "ungrouped", "mail:&dc:!relay", "~top[12]$")
