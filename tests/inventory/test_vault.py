@@ -180,3 +180,34 @@ def test_become_password_from_the_vault_is_used(clean_lab: Lab, tmp_path: Path) 
                     str(DATA / "vault-pass"))
     assert out.code in (0, 2), out.stdout + out.stderr
     assert LAB_SUDO_PASSWORD not in out.stdout + out.stderr
+
+
+def test_vault_password_prompt_on_a_terminal(tmp_path: Path) -> None:
+    """No password file and a terminal: asked once, when the first vault is met, and the
+    answer is not echoed."""
+    import contextlib
+    import pty
+    import time
+
+    parent, child = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_VAULT_PASSWORD_FILE"}
+    proc = subprocess.Popen([sys.executable, "-m", "mailstate", "inventory", "-i",
+                             str(DATA / "hosts.yml"), "--host", "mx1"], cwd=tmp_path,
+                            stdin=child, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True)
+    os.close(child)
+    assert proc.stderr is not None
+    prompt = ""
+    while not prompt.endswith(": "):
+        prompt += proc.stderr.read(1)
+    time.sleep(0.1)
+    os.write(parent, (PASSWORD + "\n").encode())
+    out, err = proc.communicate(timeout=60)
+    echoed = b""
+    with contextlib.suppress(OSError):
+        echoed = os.read(parent, 65536)
+    os.close(parent)
+    assert prompt == "Vault password (default): "
+    assert proc.returncode == 0, err
+    assert json.loads(out)["vault_api_token"] == "***"
+    assert PASSWORD not in out + err + echoed.decode(errors="replace")
