@@ -51,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     from mailstate.inventory.cli import inventory_from_args
 
     inventory = inventory_from_args(args)
+    if not args.check:  # what plan/apply would refuse for a host, said here too
+        for host in inventory.hosts.values():
+            for diag in host.problems:
+                sys.stderr.write(diag.format() + "\n")
     if args.host:
         names = [h for h in inventory.evaluate([args.host]) if h in inventory.hosts]
         if len(names) != 1:
