@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,12 +27,10 @@ T = TypeVar("T")
 
 
 def add_target_args(parser: argparse.ArgumentParser, inventory_required: bool = True) -> None:
-    """-i/--limit/--forks/--json and the SSH switches."""
-    parser.add_argument("-i", "--inventory", metavar="FILE",
-                        default=os.environ.get("MAILSTATE_INVENTORY"),
-                        help="inventory (Ansible YAML); default $MAILSTATE_INVENTORY")
-    parser.add_argument("-l", "--limit", metavar="PATTERN",
-                        help="hosts/groups, globs, '!name' to exclude, '@FILE' for a retry file")
+    """-i/--limit/vault options (mailstate.inventory.cli), --forks/--json, SSH switches."""
+    from mailstate.inventory.cli import add_inventory_args
+
+    add_inventory_args(parser)
     parser.add_argument("-f", "--forks", type=int, default=50, metavar="N",
                         help="hosts worked on at once (default 50)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -57,14 +54,10 @@ class Target:
 
 def load_targets(args: argparse.Namespace) -> tuple[Inventory, list[Target]]:
     """Inventory -> selected hosts -> merged, validated state per host."""
-    from mailstate.inventory import load_inventory, shared_state
+    from mailstate.inventory import shared_state
+    from mailstate.inventory.cli import inventory_from_args
 
-    if not args.inventory:
-        raise error("no inventory given", fix="pass -i inventory/lab.yaml (or set "
-                    "MAILSTATE_INVENTORY); `mailstate lab up` writes one for the local lab")
-    if not Path(args.inventory).is_file():
-        raise error(f"inventory not found: {args.inventory}", file=args.inventory)
-    inventory = load_inventory(args.inventory)
+    inventory = inventory_from_args(args)
     targets = []
     for host in inventory.select(args.limit):
         try:

@@ -12,7 +12,6 @@ everything matches, 1 on any error-level finding.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -54,10 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("addresses", nargs="*", metavar="ADDRESS",
                         help="probe these addresses instead of an inventory's hosts")
-    parser.add_argument("-i", "--inventory", metavar="FILE",
-                        default=os.environ.get("MAILSTATE_INVENTORY"),
-                        help="inventory (Ansible YAML); default $MAILSTATE_INVENTORY")
-    parser.add_argument("-l", "--limit", metavar="PATTERN", help="hosts/groups of the inventory")
+    from mailstate.inventory.cli import add_inventory_args
+
+    add_inventory_args(parser)
     parser.add_argument("--state", metavar="STATE",
                         help="with ADDRESS: compare with this state (name in states/ or file)")
     parser.add_argument("--cafile", metavar="FILE",

@@ -20,9 +20,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                "  mailstate lint -i inventory/prod.yaml --target postfix=3.10,dovecot=2.4",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from mailstate.inventory.cli import add_inventory_args
+
     parser.add_argument("states", nargs="*", metavar="STATE", help="state files or names")
-    parser.add_argument("-i", "--inventory", help="inventory file (Ansible YAML)")
-    parser.add_argument("--limit", help="hosts/groups: names, globs, !exclude, a,b, @retry")
+    add_inventory_args(parser)
     parser.add_argument("--merge", action="store_true",
                         help="merge the STATE files in order and lint the result once")
     parser.add_argument("--target", metavar="RELEASE",
@@ -36,7 +37,8 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Any]]:
     from pathlib import Path
 
     from mailstate.diagnostics import error
-    from mailstate.inventory import SHIPPED_STATES, load_inventory, resolve_state
+    from mailstate.inventory import SHIPPED_STATES, resolve_state
+    from mailstate.inventory.cli import inventory_from_args
     from mailstate.model.loader import load_state
 
     def path_of(name: str) -> Path:
@@ -55,8 +57,14 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Any]]:
         else:
             targets += [(str(p), lambda p=p: load_state([p])) for p in paths]
     if args.inventory:
-        inventory = load_inventory(args.inventory)
-        for host in inventory.select(args.limit):
+        inventory = inventory_from_args(args)
+        selected = inventory.select(args.limit)
+        if not selected:
+            raise error("no host of the inventory matched --limit" if args.limit else
+                        "the inventory has no hosts",
+                        fix=f"check --limit {args.limit!r} against `mailstate inventory "
+                            "--graph`" if args.limit else "add hosts to the inventory")
+        for host in selected:
             targets.append((host.name, lambda h=host: resolve_state(h, inventory)))
     if not targets:
         raise error("nothing to lint: give STATE files or -i INVENTORY",

@@ -72,12 +72,13 @@ def run(args: argparse.Namespace) -> int:
     from mailstate.commands._targets import load_targets, ssh_options, write_retry
     from mailstate.console import emit_json
     from mailstate.engine.plan import saved_plan
+    from mailstate.inventory.cli import saved_sources
     from mailstate.views import render_plan
 
     _, targets = load_targets(args)
     plans = plan_all(targets, ssh_options(args, targets), args.forks, quiet=args.json)
     if args.out:
-        document = saved_plan(plans, str(Path(args.inventory).resolve()), args.limit).document()
+        document = saved_plan(plans, saved_sources(args.inventory), args.limit).document()
         Path(args.out).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     failed = [p.host for p in plans if p.error]
     write_retry(failed, stream_note=not args.json)

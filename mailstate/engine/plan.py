@@ -215,7 +215,8 @@ def mask_diagnostics(diagnostics: list[Diagnostic], secrets: set[str]) -> list[D
             for d in diagnostics]
 
 
-def saved_plan(plans: list[HostPlan], inventory: str, limit: str | None) -> SavedPlan:
+def saved_plan(plans: list[HostPlan], inventory: str | list[str],
+               limit: str | None) -> SavedPlan:
     """The document `plan -o FILE` writes: digests and actions only, no file contents."""
     from mailstate.engine.savedplan import SavedHost, SavedPlan  # only when saving: ~15 ms
 

@@ -46,7 +46,7 @@ class SavedPlan(BaseModel):
 
     format: Literal[1]
     created: str = ""
-    inventory: str | None = None
+    inventory: str | list[str] | None = None
     limit: str | None = None
     hosts: dict[str, SavedHost] = Field(default_factory=dict)
     _damaged: dict[str, list[Diagnostic]] = PrivateAttr(default_factory=dict)
