@@ -169,6 +169,7 @@ check_postfix() {
 # dovecot_config_version (2.4 refuses anything else first, 2.3 does not know the name).
 # Builtins only: no process for the answer.
 dovecot_24() {
+  [ -r "$1" ] || return 1
   while read -r d24_first _; do
     case "$d24_first" in
       ''|'#'*) continue ;;
