@@ -244,8 +244,8 @@ def _values(action: argparse.Action, position: Position, current: str) -> Answer
     if dest == "target" or dest == "release":
         return _words(_release_values(current), current)
     if dest == "state":
-        return _words(_state_names(), current) if not _looks_like_path(current) \
-            else Answer("files")
+        names = _words(_state_names(), current)
+        return Answer("files") if _looks_like_path(current) or not names.words else names
     if dest == "host" and position.path == ["inventory"]:
         return _words(_inventory_names(position, groups=False), current)
     if dest == "graph":
@@ -274,9 +274,8 @@ def _positional(position: Position, current: str) -> Answer:
             return _words(_inventory_names(position, groups=False), current)
         return Answer("words")
     if command == ("lint",):
-        if _looks_like_path(current):
-            return Answer("files")
-        return _words(_state_names(), current)
+        names = _words(_state_names(), current)
+        return Answer("files") if _looks_like_path(current) or not names.words else names
     if command == ("profiles", "show") and position.positionals == 0:
         from mailstate.inventory import shipped_profiles
 
