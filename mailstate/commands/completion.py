@@ -29,9 +29,9 @@ Print a completion script for bash or zsh: commands, options, and host and group
 from the inventory given with -i (or $MAILSTATE_INVENTORY).
 
 install (once; new shells pick it up):
-  bash: mailstate completion bash > ~/.local/share/bash-completion/completions/mailstate
-        (needs Debian's bash-completion; without it: echo 'eval "$(mailstate completion
-        bash)"' >> ~/.bashrc)
+  bash: echo 'eval "$(mailstate completion bash)"' >> ~/.bashrc
+        (or, with Debian's bash-completion, loaded on first use:
+        mailstate completion bash > ~/.local/share/bash-completion/completions/mailstate)
   zsh:  echo 'source <(mailstate completion zsh)' >> ~/.zshrc   (after compinit)
 """
 

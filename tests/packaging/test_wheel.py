@@ -1,6 +1,7 @@
 """The product as an admin installs it: a wheel built from this tree, installed into a
 clean venv outside the repo, runs the whole main job from an empty directory against a
-lab host it starts itself, with the shipped profile named by name (issue #17).
+lab host it starts itself, with the shipped profile named by name, then the demo
+(issue #17).
 
 The dependencies are installed from a wheelhouse holding exactly the versions of the
 repo's venv (fetched once with `pip download`, kept in /var/cache/mailstate/wheels), so
@@ -191,10 +192,15 @@ def test_installed_package_runs_the_main_job_from_an_empty_directory(
     assert project.returncode == 0, project.stdout
     assert sorted(p.name for p in empty.iterdir()) == ["plan.json", "project"]
 
+    # the demo from the installed package: its own steps (mailstate/demo.py), same host
+    demo = mailstate(installed, empty, "demo", "1", "--instance", instance,
+                     "--release", "bookworm")
+    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+    assert f"$ mailstate apply -i {inv} --yes" in demo.stdout
 
-def test_installed_demo_and_completion_are_the_packages_own(installed: Path,
-                                                           tmp_path: Path) -> None:
-    demo = mailstate(installed, tmp_path, "demo", "--help")
+
+def test_installed_completion_is_the_packages_own(installed: Path, tmp_path: Path) -> None:
+    demo = mailstate(installed, tmp_path, "demo", "--help")  # the demo's own options
     assert demo.returncode == 0 and "--release" in demo.stdout and "--instance" in demo.stdout
     script = mailstate(installed, tmp_path, "completion", "bash").stdout
     assert "__complete bash" in script
