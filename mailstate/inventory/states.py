@@ -82,11 +82,15 @@ def find_state(name: str, inventory: Inventory | None = None, host: str | None =
                location: Location | None = None) -> Path:
     """The file a state name or path means (`state_paths`), or an error that lists what
     exists: the folders looked in and the shipped profiles by name."""
+    who = f"host {host}: " if host else ""
+    if not name.strip():
+        raise MailstateError(Diagnostic("error", f"{who}an empty state name", location,
+                                        code="state-not-found",
+                                        fix="name a state (e.g. hardened) or a file"))
     candidates = state_paths(inventory, name, host)
     found = next((p for p in candidates if _is_file(p)), None)
     if found is not None:
         return found
-    who = f"host {host}: " if host else ""
     if is_state_path(name):
         raise MailstateError(Diagnostic(
             "error", f"{who}state file {name!r} not found", location, code="state-not-found",

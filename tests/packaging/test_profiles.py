@@ -189,3 +189,7 @@ def test_a_missing_name_lists_the_folders_and_the_shipped_profiles(
     assert code == 1 and "state 'nosuch' not found" in out
     code, out = run(capsys, "lint", "missing/file.yaml")
     assert code == 1 and "state file 'missing/file.yaml' not found" in out
+    (tmp_path / "states").mkdir()
+    (tmp_path / "states" / ".yaml").write_text("postfix: {main: {}}\n")
+    code, out = run(capsys, "lint", "")  # not states/.yaml
+    assert code == 1 and "an empty state name" in out
