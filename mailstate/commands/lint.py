@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                     "`mailstate profiles`). "
                     "With -i, every selected host's merged state is checked. With "
                     "--target, also what that release's Postfix and Dovecot refuse.",
-        epilog="examples:\n  mailstate lint states/hardened.yaml --target debian13\n"
+        epilog="examples:\n  mailstate lint hardened --target debian13\n"
                "  mailstate lint -i inventory/prod.yaml --target postfix=3.10,dovecot=2.4",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -59,7 +59,7 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Any]]:
             targets.append((host.name, lambda h=host: resolve_state(h, inventory)))
     if not targets:
         raise error("nothing to lint: give STATE files or -i INVENTORY",
-                    fix="mailstate lint states/hardened.yaml   or   mailstate lint -i "
+                    fix="mailstate lint hardened   or   mailstate lint -i "
                         "inventory/lab.yaml")
     return targets
 
