@@ -1,10 +1,11 @@
 """`./run demo`: the main job on an embedded default, start to finish.
 
-Starts 3 local lab hosts (stock Debian Postfix + Dovecot + Roundcube), resets them to
-stock, lints and plans the shipped hardened profile, applies it, shows that a second plan
-is empty and proves the result from the network. Each step prints the exact command, so
-the user can repeat it by hand. `--release bookworm,bookworm,trixie` runs it on a mixed
-fleet of Debian 12 and 13 hosts instead.
+Starts 3 local lab hosts, a mixed fleet: two Debian 12 and one Debian 13 (stock Debian
+Postfix + Dovecot + Roundcube of each release), resets them to stock, lints and plans
+the shipped hardened profile, applies it from one inventory, shows that a second plan is
+empty and proves the result from the network. Each step prints the exact command, so
+the user can repeat it by hand. `--release bookworm` (or `trixie`) runs it on one
+release only.
 """
 
 from __future__ import annotations
@@ -25,32 +26,38 @@ def step(title: str, argv: list[str], expect: tuple[int, ...]) -> int:
     return code
 
 
-# The release of the default demo's hosts. Debian 12 until the shipped profile converges
-# Debian 13 as well (issue #13, the versions work); then the default becomes a mixed fleet.
-DEFAULT_RELEASE = "bookworm"
+def default_releases(hosts: int | None) -> str:
+    """A mixed fleet, so one state is seen converging both releases: Debian 13 on the
+    last host, Debian 12 on the others (3 hosts: bookworm,bookworm,trixie)."""
+    count = 3 if hosts is None else hosts
+    return ",".join(["bookworm"] * (count - 1) + ["trixie"]) if count > 1 else "bookworm"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="./run demo", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  ./run demo                                   3 Debian 12 hosts\n"
-               "  ./run demo --release bookworm,bookworm,trixie  2 x Debian 12, 1 x Debian 13")
+        epilog="examples:\n  ./run demo                     2 x Debian 12, 1 x Debian 13\n"
+               "  ./run demo 5                   4 x Debian 12, 1 x Debian 13\n"
+               "  ./run demo --release bookworm  3 Debian 12 hosts")
     parser.add_argument("hosts", nargs="?", type=int, default=None,
                         help="number of hosts (3, or as many as --release names)")
     parser.add_argument("--instance", type=int, default=0, help="lab instance (default 0)")
-    parser.add_argument("--release", default=DEFAULT_RELEASE,
-                        metavar="RELEASE[,RELEASE...]",
-                        help=f"one release for every host or one per host (default "
-                             f"{DEFAULT_RELEASE}); see `mailstate lab up --help`")
+    parser.add_argument("--release", default=None, metavar="RELEASE[,RELEASE...]",
+                        help="one release for every host or one per host (default: Debian "
+                             "13 on the last host, Debian 12 on the others); see "
+                             "`mailstate lab up --help`")
     args = parser.parse_args(argv)
+    releases = args.release or default_releases(args.hosts)
 
     from mailstate.lab import Lab
 
     lab = ["lab", "--instance", str(args.instance)]
     count = [] if args.hosts is None else [str(args.hosts)]
-    step("Start the lab hosts", [*lab, "up", *count, "--release", args.release], (0,))
+    step("Start the lab hosts", [*lab, "up", *count, "--release", releases], (0,))
     step("Back to stock Debian config: plain IMAP/POP3 open, no 465/587", [*lab, "reset"], (0,))
+    step("Each host's release and versions: one state will serve them all",
+         [*lab, "status"], (0,))
     instance = Lab(args.instance)
     inventory = str(instance.inventory_path)
     step("Check the desired state (no SSH)", ["lint", "-i", inventory], (0,))

@@ -40,6 +40,14 @@ def host_address(instance: int, number: int) -> str:
     return f"{subnet_prefix(instance)}.{10 + number}"
 
 
+def host_mac(instance: int, number: int) -> str:
+    """eth0's link address, the same every time the host is (re)built: the machine's
+    ARP cache keeps a host's address for a while, and a new random one after a rebuild
+    (another release) made the host unreachable for seconds. Locally administered."""
+    host_address(instance, number)  # validates both
+    return f"02:6d:73:{instance:02x}:{number:02x}:00"
+
+
 def ip(*args: str, check: bool = True,
        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(["ip", *args], input=stdin, capture_output=True, text=True,
@@ -76,7 +84,8 @@ def add_hosts(instance: int, numbers: list[int]) -> None:
     for number in numbers:
         ns = netns_name(instance, number)
         lines += [f"netns add {ns}",
-                  f"link add {ns} type veth peer name eth0 netns {ns}",
+                  f"link add {ns} type veth peer name eth0 address "
+                  f"{host_mac(instance, number)} netns {ns}",
                   f"link set {ns} master {bridge_name(instance)}"]
     if lines:
         ip("-batch", "-", stdin="\n".join(lines) + "\n")

@@ -165,23 +165,56 @@ check_postfix() {
   report inet-ports "$rc" "$stage/svc.err"
 }
 
+# dovecot_24 CONF: is the tree written for Dovecot 2.4? Its first setting must be
+# dovecot_config_version (2.4 refuses anything else first, 2.3 does not know the name).
+# Builtins only: no process for the answer.
+dovecot_24() {
+  [ -r "$1" ] || return 1
+  while read -r d24_first _; do
+    case "$d24_first" in
+      ''|'#'*) continue ;;
+      dovecot_config_version*) return 0 ;;
+      *) return 1 ;;
+    esac
+  done < "$1"
+  return 1
+}
+
 check_dovecot() {
   cp -a /etc/dovecot "$stage/dovecot"
   [ -d "$stage/files/etc/dovecot" ] && cp -a "$stage/files/etc/dovecot/." "$stage/dovecot/"
+  # Dovecot 2.4 names files by path (`ssl_server_cert_file = /p`) and opens them when it
+  # reads its config: a missing one stops the reload. `doveconf -x` opens them too (and
+  # names file and line). 2.3's -x would print `<file` contents instead: 2.3 trees are
+  # checked by the awk below.
+  dc_x=""; dovecot_24 "$stage/dovecot/dovecot.conf" && dc_x=-x
   # -P: show ssl_key too (doveconf hides it); dc.out stays in the 0700 stage, never sent
-  doveconf -c "$stage/dovecot/dovecot.conf" -n -P > "$stage/dc.out" 2> "$stage/dc.err"; rc=$?
+  # shellcheck disable=SC2086 # $dc_x: no option, or one
+  doveconf -c "$stage/dovecot/dovecot.conf" -n -P $dc_x > "$stage/dc.out" 2> "$stage/dc.err"; rc=$?
   [ ! -s "$stage/dc.err" ] || sed -i "s#$stage/dovecot#/etc/dovecot#g" "$stage/dc.err"
-  # doveconf does not open `key = <file` values; Dovecot needs them readable to start.
-  # One awk lists them (top-level ones flagged, for the ssl_cert/ssl_key pair check).
-  awk '/^[[:space:]]*[a-z_]+ = </ { top = ($0 ~ /^[a-z]/); p = $0; sub(/^[^<]*</, "", p)
-       print top "|" $1 "|" p }' "$stage/dc.out" > "$stage/dc.files"
-  cert="" tkey=""
-  while IFS='|' read -r top key path; do
-    [ -r "$path" ] || echo "dovecot: $key = <$path: no such readable file (Dovecot would not start)" >> "$stage/dc.err"
-    [ "$top" = 1 ] || continue
-    case "$key" in ssl_cert) cert=$path ;; ssl_key) tkey=$path ;; esac
-  done < "$stage/dc.files"
-  pair_check "dovecot: ssl_key" "$cert" "$tkey" >> "$stage/dc.err"
+  cert="" tkey="" key_name=ssl_key
+  if [ -n "$dc_x" ]; then
+    key_name=ssl_server_key_file
+    # the top-level pair; 2.4 prints ssl_server_cert_file as `ssl_server { cert_file = }`
+    dc_pair=$(awk '/^[[:space:]]*}$/ { depth--; next }
+      /{$/ { if (depth == 0) block = $1; depth++; next }
+      { v = $0; sub(/^[^=]*= /, "", v) }
+      (depth == 0 && $1 == "ssl_server_cert_file") || (depth == 1 && block == "ssl_server" && $1 == "cert_file") { c = v }
+      (depth == 0 && $1 == "ssl_server_key_file") || (depth == 1 && block == "ssl_server" && $1 == "key_file") { k = v }
+      END { print c "|" k }' "$stage/dc.out")
+    cert=${dc_pair%%|*} tkey=${dc_pair#*|}
+  else
+    # doveconf does not open `key = <file` values; Dovecot needs them readable to start.
+    # One awk lists them (top-level ones flagged, for the ssl_cert/ssl_key pair check).
+    awk '/^[[:space:]]*[a-z_]+ = </ { top = ($0 ~ /^[a-z]/); p = $0; sub(/^[^<]*</, "", p)
+         print top "|" $1 "|" p }' "$stage/dc.out" > "$stage/dc.files"
+    while IFS='|' read -r top key path; do
+      [ -r "$path" ] || echo "dovecot: $key = <$path: no such readable file (Dovecot would not start)" >> "$stage/dc.err"
+      [ "$top" = 1 ] || continue
+      case "$key" in ssl_cert) cert=$path ;; ssl_key) tkey=$path ;; esac
+    done < "$stage/dc.files"
+  fi
+  pair_check "dovecot: $key_name" "$cert" "$tkey" >> "$stage/dc.err"
   [ $rc -eq 0 ] && [ -s "$stage/dc.err" ] && grep -qE "no such readable file|does not match" "$stage/dc.err" && rc=1
   report doveconf "$rc" "$stage/dc.err"
 }
