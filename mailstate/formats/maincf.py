@@ -9,12 +9,14 @@ replaces only the lines of one definition.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from mailstate.diagnostics import Diagnostic, Location
 from mailstate.formats._text import (
     WHITESPACE,
     LineDocument,
+    bad_char,
     body,
     insert_lines,
     is_blank,
@@ -22,6 +24,26 @@ from mailstate.formats._text import (
     replace_lines,
     starts_with_space,
 )
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a main.cf parameter name (a transport's `name-x_limit` may
+    hold '-' and '.'), or None."""
+    if not _NAME.fullmatch(name):
+        return "a parameter name of letters, digits, '_', '-' and '.'"
+    return None
+
+
+def value_problem(value: str) -> str | None:
+    """Why `value` cannot be written as a main.cf value postconf reads back exactly."""
+    bad = bad_char(value, "\t")
+    if bad:
+        return f"a main.cf value on one line, without control characters ({bad})"
+    if value != value.strip(WHITESPACE):
+        return "a main.cf value without blanks around it (Postfix strips them)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -100,9 +122,10 @@ class MainCf(LineDocument[Definition]):
 
     def set(self, key: str, value: str) -> list[Diagnostic]:
         """Set `key` at its effective definition (or append); warn about earlier ones."""
-        if "\n" in value or "\r" in value:
-            raise ValueError(f"main.cf value for {key} must be one line")
         value = value.strip(WHITESPACE)
+        problem = name_problem(key) or value_problem(value)
+        if problem:  # the model refuses these first; this guards the file itself
+            raise ValueError(f"main.cf {key}: expected {problem}")
         found = self._all(key)
         if not found:
             at = len(self._lines)
