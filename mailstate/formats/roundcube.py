@@ -33,7 +33,17 @@ PHP_INT_MAX = 2**63 - 1
 MAX_DEPTH = 32
 _DQ_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "v": "\v", "e": "\x1b", "f": "\f",
                "\\": "\\", "$": "$", '"': '"'}
+# Keys whose value is a credential, at any depth of `$config` (`des_key`, `smtp_pass`,
+# `bind_pass`, `oauth_client_secret`, ...); Roundcube's placeholders (`%p`: the user's
+# own password) are not secrets themselves.
+SECRET_KEY = re.compile(r"(des_key|pass|passwd|password|_pw|secret|token|api_key)$", re.I)
+PLACEHOLDER = re.compile(r"%[a-zA-Z]")
 _DQ_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u\{([0-9A-Fa-f]+)\}|(.))", re.S)
+
+
+def is_secret_key(key: str) -> bool:
+    """A key whose value is a credential."""
+    return bool(SECRET_KEY.search(key))
 
 
 def literal_problem(value: Any, depth: int = 0) -> str | None:
