@@ -9,7 +9,12 @@ cross-service requirements (Postfix SASL -> Dovecot socket, Roundcube -> listene
 from __future__ import annotations
 
 from mailstate.diagnostics import Diagnostic
-from mailstate.lint import cross_rules, postfix_rules, service_rules  # noqa: F401 (register)
+from mailstate.lint import (  # noqa: F401 (register)
+    cross_rules,
+    path_rules,
+    postfix_rules,
+    service_rules,
+)
 from mailstate.lint.registry import RULES, Finding, Rule, rule, run
 from mailstate.lint.view import StateView
 from mailstate.model.loader import ResolvedState

@@ -243,6 +243,21 @@ class LookupMapState(BaseModel):
         None, description="the whole table: lines not listed are removed")
     secret: bool = Field(False, description="every value is a secret (e.g. sasl_passwd)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_first(cls, data: Any) -> Any:
+        """A secret map's values are secret before they are checked, so that no error
+        about one of them ever shows it."""
+        if not isinstance(data, dict) or data.get("secret") is not True:
+            return data
+        data = dict(data)
+        for kind in ("entries", "content"):
+            table = data.get(kind)
+            if isinstance(table, dict):
+                data[kind] = {k: SecretStr(str(v)) if isinstance(v, str | int) and not
+                              isinstance(v, bool) else v for k, v in table.items()}
+        return data
+
     @model_validator(mode="after")
     def _one_source(self) -> LookupMapState:
         if (self.entries is None) == (self.content is None):
