@@ -40,7 +40,7 @@ _SETTING = re.compile(r"([^\s=\"'{}]+)([ \t]*=[ \t]*)(.*)")
 _MAX_DEPTH = 20
 SECTION_TYPE = re.compile(r"[A-Za-z0-9_-]+")
 SETTING_NAME = re.compile(r"[A-Za-z0-9_]+")
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_./@:*+=,!%-]+")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_./@:*+,!%-]+")  # no '=': `type = {` is a setting
 FILE_PREFIX = "<"  # `key = <path`: Dovecot reads the value from that file
 
 

@@ -2,8 +2,9 @@
 
 `key value` lines (key and value separated by whitespace), `#` comment lines, blank lines,
 and continuation lines that start with whitespace. postmap lowercases keys and keeps the
-first of duplicate keys, so keys compare case-insensitively and the first definition is
-the effective one. Raw lines are kept; edits replace only the lines of one entry.
+first of duplicate keys, so keys compare case-insensitively (full Unicode case folding,
+as postmap folds UTF-8 keys) and the first definition is the effective one. Raw lines
+are kept; edits replace only the lines of one entry.
 """
 
 from __future__ import annotations
@@ -34,12 +35,17 @@ def key_problem(key: str, table_type: str = "hash") -> str | None:
     bad = bad_char(key)
     if bad:
         return f"a key without control characters ({bad})"
-    if not key or any(c in WHITESPACE for c in key):
+    if not key:
+        return "a key that is not empty"
+    if any(c in WHITESPACE for c in key):
         return ("a key without blanks (postmap ends the key at the first blank"
                 + ("; write \\s or [ ] in a pattern" if table_type in PATTERN_TYPES else "")
                 + ")")
     if key.startswith("#"):
         return "a key that does not start with '#' (postmap reads that line as a comment)"
+    if _open_quote(key):
+        return ("a key whose '\"' quotes are closed and that does not end in a lone '\\' "
+                "(postmap reads on into the value, or ignores the line)")
     if table_type in PATTERN_TYPES and (key.lstrip("!")[:1].isalnum() or key == "!"):
         return "a pattern between delimiters such as /^user@example\\.com$/"
     if table_type == "cidr":
@@ -48,6 +54,21 @@ def key_problem(key: str, table_type: str = "hash") -> str | None:
         except ValueError:
             return "an address or network such as 192.0.2.0/24 or 2001:db8::/32"
     return None
+
+
+def _open_quote(key: str) -> bool:
+    """A `"` left open, or a last `\\` that escapes what follows the key, as postmap
+    scans keys (a backslash escapes the next character)."""
+    quoted, i = False, 0
+    while i < len(key):
+        if key[i] == "\\":
+            if i + 1 == len(key):
+                return True  # it would escape the blank after the key
+            i += 1
+        elif key[i] == '"':
+            quoted = not quoted
+        i += 1
+    return quoted
 
 
 def value_problem(value: str) -> str | None:
@@ -125,8 +146,8 @@ class LookupTable(LineDocument[Entry]):
         return cls.parse(encode(text), "table")
 
     def _all(self, key: str) -> list[Entry]:
-        folded = key.lower()
-        return [e for e in self._items if e.key.lower() == folded]
+        folded = key.casefold()
+        return [e for e in self._items if e.key.casefold() == folded]
 
     def get(self, key: str) -> str | None:
         found = self._all(key)
@@ -137,8 +158,8 @@ class LookupTable(LineDocument[Entry]):
         out: dict[str, str] = {}
         seen: set[str] = set()
         for e in self._items:
-            if e.key.lower() not in seen:
-                seen.add(e.key.lower())
+            if e.key.casefold() not in seen:
+                seen.add(e.key.casefold())
                 out[e.key] = e.value
         return out
 

@@ -36,6 +36,7 @@ from mailstate.formats._text import (
     replace_lines,
     starts_with_space,
 )
+from mailstate.formats.maincf import macro_problem
 
 FIELDS = ("private", "unpriv", "chroot", "wakeup", "maxproc", "command")
 TYPES = ("inet", "unix", "unix-dgram", "fifo", "pass")
@@ -129,9 +130,9 @@ def _group_end(word: str) -> int:
 
 def option_value_problem(value: str) -> str | None:
     """Why `value` cannot be written as the value of one `-o name=value`."""
-    bad = bad_char(value, "\t")
+    bad = bad_char(value)
     if bad:
-        return f"an option value on one line, without control characters ({bad})"
+        return f"an option value on one line, without tabs or control characters ({bad})"
     if value != value.strip(WHITESPACE):
         return "an option value without blanks around it (Postfix strips them)"
     if value.startswith("{"):
@@ -139,7 +140,7 @@ def option_value_problem(value: str) -> str | None:
     problem = _braces_problem(value)
     if problem:
         return f"an option value whose braces balance ({problem})"
-    return None
+    return macro_problem(value)  # a daemon reads it as a main.cf value
 
 
 @dataclass(frozen=True)
@@ -357,8 +358,8 @@ class MasterCf(LineDocument[Entry]):
                         for k, v in options.items() if v is not None]
         if len(words) > 1:  # arguments come after every option (getopt stops at them)
             args = " ".join(words[1:])
-            if len(new) == 1:
-                new[0] += " " + args
+            if len(new) == 1 or args.startswith("#"):  # a line starting '#' is a comment
+                new[-1] += " " + args
             else:
                 new.append(OPTION_INDENT + args)
         if block:
@@ -407,9 +408,10 @@ class MasterCf(LineDocument[Entry]):
 
     def _insert_after(self, anchor: Token, text: str, indent: str) -> None:
         """Put `text` right after `anchor`: on a new continuation line when the anchor ends
-        its line, else inline, so it always comes before any later argument."""
+        its line (unless `text` starts with `#`: that line would be a comment), else
+        inline, so it always comes before any later argument."""
         line = self._lines[anchor.line]
-        if body(line)[anchor.end:].strip(WHITESPACE):
+        if body(line)[anchor.end:].strip(WHITESPACE) or text.startswith("#"):
             self._lines[anchor.line] = line[:anchor.end] + " " + text + line[anchor.end:]
         else:
             insert_lines(self._lines, anchor.line + 1, [indent + text])

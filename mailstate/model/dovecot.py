@@ -116,7 +116,7 @@ TYPED: dict[str, Callable[[Any], Any]] = {
 def split_flat_key(key: str, is_section: bool) -> list[str]:
     """Split a flat key by the rule in the module docstring; raises ValueError if malformed."""
     parts: list[str] = []
-    rest = key.strip()
+    rest = key.strip(" ")  # a tab or newline around a name is refused, not dropped
     while rest:
         slash = rest.find("/")
         if slash < 0:

@@ -81,6 +81,18 @@ CASES = {
     "main-int-reference-newline": (
         "postfix:\n  main:\n    smtpd_timeout: \"$x\\nrelayhost = evil\"\n", "3:20",
         "a newline"),
+    "main-lone-dollar": (  # a fatal "macro processing error" for every Postfix program
+        "postfix:\n  main:\n    smtpd_banner: 'costs 5$'\n", "3:19", "write '$$'"),
+    "main-unclosed-macro": (
+        "postfix:\n  main:\n    relayhost: '${relay'\n", "3:16", "no matching '}'"),
+    "main-tab": (  # Postfix reads a tab inside a value as a space
+        "postfix:\n  main:\n    smtpd_banner: \"a\\tb\"\n", "3:19", "a tab"),
+    "option-lone-dollar": (
+        "postfix:\n  master:\n    submission/inet:\n      command: smtpd\n      options:\n"
+        "        smtpd_banner: 'x $'\n", "6:23", "a lone '$'"),
+    "map-key-open-quote": (
+        "postfix:\n  maps:\n    /etc/postfix/virtual:\n      content:\n"
+        "        'a\"b@example.com': c\n", "5:9", "quotes are closed"),
     "dovecot-section-quote": (
         'dovecot:\n  settings:\n    namespace inbox:\n      \'mailbox a"b\':\n'
         "        special_use: \\Sent\n", "4:7", "no escapes"),
