@@ -14,7 +14,7 @@ import sys
 from mailstate import __version__
 from mailstate.diagnostics import MailstateError
 
-COMMANDS = ("plan", "apply", "rollback", "show", "lint", "audit", "schema", "lab")
+COMMANDS = ("plan", "apply", "rollback", "show", "lint", "audit", "inventory", "schema", "lab")
 
 EPILOG = """\
 typical use:

@@ -64,8 +64,9 @@ def expected_listeners(state: MailState) -> list[ListenerExpectation]:
     found: list[ListenerExpectation] = []
     if getattr(state, "postfix", None) is not None:
         found.extend(_postfix_listeners(state.postfix))
-    if getattr(state, "dovecot", None) is not None:
-        found.extend(_dovecot_listeners(state.dovecot.settings_flat()))
+    dovecot = getattr(state, "dovecot", None)
+    if dovecot is not None:
+        found.extend(_dovecot_listeners(dovecot.settings_flat()))
     return sorted(found, key=lambda e: e.port)
 
 
@@ -217,6 +218,9 @@ def _dovecot_listeners(settings: Mapping[tuple[str, ...], str | None]
     protocols = _protocols(settings.get(("protocols",)))
     global_ssl = (settings.get(("ssl",)) or "").strip().lower() or None
     plaintext_disabled = settings.get(("disable_plaintext_auth",))
+    if plaintext_disabled is None and settings.get(("auth_allow_cleartext",)) is not None:
+        # Dovecot 2.4's spelling, inverted (mailstate.releases writes either for the host)
+        plaintext_disabled = "no" if _is_yes(settings.get(("auth_allow_cleartext",))) else "yes"
     result = []
     for (service_section, listener_section), values in listeners.items():
         login = service_section.split(" ", 1)[1].strip()
@@ -234,7 +238,7 @@ def _dovecot_listeners(settings: Mapping[tuple[str, ...], str | None]
                 continue
             result.append(ListenerExpectation(default_port, label, "closed", None, None, source))
             continue
-        address = values.get("address")
+        address = values.get("address") or values.get("listen")  # 2.3 / 2.4 spelling
         reach = reach_of_addresses(address) if address is not None else default_listen
         implicit = _is_yes(values.get("ssl")) or name in ("imaps", "pop3s")
         tls, auth = _dovecot_tls_auth(implicit, global_ssl, plaintext_disabled)

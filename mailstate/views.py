@@ -1,4 +1,4 @@
-"""Human views of plans and apply results (JSON views are the objects' `to_json`).
+"""Human views of plans, apply and rollback results (JSON views are the objects' `to_json`).
 
 Colour only on a terminal; piped output stays plain text, one line per fact, so it can be
 grepped and diffed.
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from mailstate.engine.apply import HostResult
     from mailstate.engine.plan import HostPlan
+    from mailstate.engine.rollback import HostBackups, RollbackResult
 
 RESET, BOLD, RED, GREEN, CYAN, YELLOW = "\x1b[0m", "\x1b[1m", "\x1b[31m", "\x1b[32m", "\x1b[36m", \
     "\x1b[33m"
@@ -107,3 +108,58 @@ def summary_table(results: Sequence[HostResult]) -> str:
     ok = sum(1 for r in results if r.ok)
     lines.append(f"apply: {len(results)} hosts, {ok} converged, {len(results) - ok} failed")
     return "\n".join(lines) + "\n"
+
+
+def render_backups(listings: Sequence[HostBackups], which: str = "latest",
+                   stream: TextIO | None = None) -> None:
+    """Every host's backups, oldest first; `*` marks the one a rollback would restore."""
+    out = stream or sys.stdout
+    paint = Painter(out)
+    for listing in listings:
+        out.write(paint(f"== {listing.host}", BOLD) + "\n")
+        for diag in listing.errors:
+            out.write(paint("  error: ", RED) + diag.format().replace("\n", "\n  ") + "\n")
+        if not listing.backups and not listing.errors:
+            out.write("  no backups\n")
+        chosen = listing.chosen(which)
+        for backup in listing.backups:
+            mark = "*" if backup is chosen else " "
+            out.write(f"  {mark} {backup.name}  {' '.join(backup.files)}"
+                      + (f"  (created: {' '.join(backup.absent)})" if backup.absent else "")
+                      + "\n")
+
+
+def render_rollback_plan(listings: Sequence[HostBackups], which: str,
+                         stream: TextIO | None = None) -> None:
+    """What a rollback is about to do on each host (shown before asking)."""
+    out = stream or sys.stdout
+    for listing in listings:
+        chosen = listing.chosen(which)
+        if listing.errors or chosen is None:
+            out.write(f"== {listing.host}: nothing to restore\n")
+            for diag in listing.errors:
+                out.write("  " + diag.format().replace("\n", "\n  ") + "\n")
+            continue
+        out.write(f"== {listing.host}: restore backup {chosen.name}\n")
+        out.writelines(f"  put back {path}\n" for path in chosen.files)
+        out.writelines(f"  remove {path} (it did not exist before)\n" for path in chosen.absent)
+
+
+def render_rollback(results: Sequence[RollbackResult], stream: TextIO | None = None) -> None:
+    """One block per host: the backup, each file put back or not, the messages."""
+    out = stream or sys.stdout
+    paint = Painter(out)
+    for result in results:
+        colour = GREEN if result.ok else RED
+        out.write(paint(f"== {result.host}: {result.status}", BOLD, colour) + "\n")
+        if result.backup:
+            out.write(f"  backup: {result.backup}\n")
+        out.writelines(f"  put back {path}\n" for path in result.restored)
+        out.writelines(f"  removed {path}\n" for path in result.removed)
+        out.writelines(paint(f"  NOT back {path}: {why}", RED) + "\n"
+                       for path, why in result.not_back.items())
+        for diag in result.messages:
+            out.write("  " + diag.format().replace("\n", "\n  ") + "\n")
+    ok = sum(1 for r in results if r.ok)
+    out.write(paint(f"rollback: {len(results)} hosts, {ok} restored, {len(results) - ok} failed",
+                    BOLD) + "\n")

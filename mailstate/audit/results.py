@@ -16,6 +16,12 @@ from mailstate.expectations import ListenerExpectation
 PortState = Literal["open", "closed", "filtered", "unreachable"]
 
 
+def shown(text: str) -> str:
+    """Text a server chose (certificate names, replies), safe to print: control
+    characters (a terminal escape sequence in a SAN) become visible escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 @dataclass(frozen=True)
 class CertInfo:
     """The facts of the server's leaf certificate an admin looks at first."""
@@ -32,7 +38,9 @@ class CertInfo:
 class TlsInfo:
     """One TLS session: negotiated protocol and cipher, the certificate, verification.
 
-    `verified` is None when no `--cafile` was given (nothing to verify against).
+    `verified`: the chain against `--cafile` (None without one: nothing to verify
+    against). `name_matched`: the certificate names `expected_name`, the name clients
+    connect to (`audit.certname`), whatever address the probe used.
     """
 
     mode: Literal["starttls", "implicit"]
@@ -41,6 +49,37 @@ class TlsInfo:
     cert: CertInfo | None
     verified: bool | None = None
     verify_error: str = ""
+    expected_name: str = ""
+    name_matched: bool | None = None  # None = no certificate to look at
+
+
+@dataclass(frozen=True)
+class WeakCipher:
+    """A weak class of cipher suites the server accepted: the suite it picked, and when."""
+
+    kind: str  # one of audit.suites.WEAK_CLASSES
+    version: str
+    suite: str
+
+
+@dataclass(frozen=True)
+class TlsScan:
+    """Every TLS version a port accepts and the weak cipher classes it picks.
+
+    From hand-written ClientHellos (`audit.scan`), independent of what this machine's
+    OpenSSL can negotiate. `error` says why the scan stopped early (what it found
+    until then is kept).
+    """
+
+    versions: tuple[str, ...]  # oldest first: SSLv3, TLSv1.0, TLSv1.1, TLSv1.2, TLSv1.3
+    weak: tuple[WeakCipher, ...] = ()
+    error: str = ""
+    handshakes: int = 0
+    elapsed_ms: int = 0
+
+    @property
+    def weak_classes(self) -> tuple[str, ...]:
+        return tuple(w.kind for w in self.weak)
 
 
 @dataclass(frozen=True)
@@ -66,6 +105,7 @@ class PortObservation:
     auth_before_tls: tuple[str, ...] = ()
     auth_after_tls: bool | None = None
     tls: TlsInfo | None = None
+    scan: TlsScan | None = None
     error: str = ""
     elapsed_ms: int = 0
 
@@ -102,6 +142,7 @@ class HostReport:
     findings: tuple[Diagnostic, ...] = ()
     ssh_checked: bool = False
     state_known: bool = False
+    expected_name: str = ""  # the name certificates must carry
 
     def all_findings(self) -> list[Diagnostic]:
         found = list(self.findings)
@@ -116,6 +157,7 @@ class HostReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "address": self.address, "ok": self.ok,
+            "expected_name": self.expected_name,
             "ssh_checked": self.ssh_checked, "state_known": self.state_known,
             "ports": [p.to_json() for p in self.ports],
             "findings": [f.to_json() for f in self.findings],
@@ -130,3 +172,4 @@ class ProbeOptions:
     cafile: str | None = None
     concurrency: int = 16
     ehlo_name: str = "mailstate-audit.invalid"
+    scan_tls: bool = True  # every version and weak cipher class (audit.scan)

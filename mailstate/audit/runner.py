@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
-from mailstate.audit.findings import expectation_findings, hygiene_findings
+from mailstate.audit.findings import certificate_ports, expectation_findings, hygiene_findings
 from mailstate.audit.probes import DEFAULT_SERVICES, probe_port
 from mailstate.audit.results import HostReport, PortObservation, PortReport, ProbeOptions
+from mailstate.audit.scan import SCAN_STEPS
 from mailstate.diagnostics import Diagnostic, MailstateError
 from mailstate.expectations import (
     ListenerExpectation,
@@ -30,7 +32,11 @@ DIALOGUE_STEPS = 10  # socket operations a dialogue may need, each bounded by th
 
 @dataclass(frozen=True)
 class Target:
-    """A host to audit: where to probe, what its state implies, how to run `ss` there."""
+    """A host to audit: where to probe, what its state implies, how to run `ss` there.
+
+    `expected_name` is the name its certificates must carry (clients connect by it);
+    empty means the address itself.
+    """
 
     name: str
     address: str
@@ -38,6 +44,11 @@ class Target:
     state_known: bool = False
     listeners: Callable[[], str] | None = field(default=None, compare=False)
     problems: tuple[Diagnostic, ...] = ()  # e.g. the state did not validate
+    expected_name: str = ""
+
+    @property
+    def certificate_name(self) -> str:
+        return self.expected_name or self.address
 
 
 def ports_of(target: Target) -> dict[int, str]:
@@ -51,15 +62,16 @@ def ports_of(target: Target) -> dict[int, str]:
 
 def audit(targets: list[Target], options: ProbeOptions) -> list[HostReport]:
     """Probe every target and return one report per target, in the order given."""
-    limit = options.timeout * DIALOGUE_STEPS + 1
+    limit = options.timeout * (DIALOGUE_STEPS + (SCAN_STEPS if options.scan_tls else 0)) + 1
     pool = ThreadPoolExecutor(max_workers=max(1, options.concurrency),
                               thread_name_prefix="audit")
     try:
         probes = {(t.name, port): pool.submit(probe_port, t.address, port, service, options,
-                                              _implicit(t, port))
+                                              _implicit(t, port), t.certificate_name)
                   for t in targets for port, service in ports_of(t).items()}
         ss_jobs = {t.name: pool.submit(t.listeners) for t in targets if t.listeners}
-        wait([*probes.values(), *ss_jobs.values()], timeout=limit)
+        jobs: list[Future[Any]] = [*probes.values(), *ss_jobs.values()]
+        wait(jobs, timeout=limit)
         return [_report(t, probes, ss_jobs.get(t.name), options, limit) for t in targets]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -80,30 +92,38 @@ def _report(target: Target, probes: dict[tuple[str, int], Future[PortObservation
     ss_findings = check_listeners(list(target.expectations), ss_output) \
         if ss_output is not None else []
     loopback_target = target.address in LOCALHOST_TARGETS
+    observations = [_observation(probes[(target.name, port)], port, service, limit)
+                    for port, service in ports_of(target).items()]
+    cert_ports = certificate_ports(observations)
     reports = []
-    for port, service in ports_of(target).items():
-        future = probes[(target.name, port)]
-        if future.done():
-            observation = future.result()
-        else:
-            observation = PortObservation(port, service, "filtered",
-                                          error=f"probe did not finish within {limit:g}s")
+    for observation in observations:
+        port = observation.port
         expected = [e for e in target.expectations if e.port == port]
-        findings = _judge(observation, expected, local, ss_output is not None,
-                          loopback_target, options)
+        findings = hygiene_findings(observation, options.cafile, expected, cert_ports[port])
+        findings.extend(_expectation_findings(observation, expected, local,
+                                              ss_output is not None, loopback_target))
         if not any(f.code in ("port-open", "port-closed") for f in findings):
             findings.extend(f for f in ss_findings if f.extra.get("port") == port)
         addresses = tuple(local.get(port, ())) if ss_output is not None else None
         reports.append(PortReport(observation, expected[0] if expected else None, addresses,
                                   tuple(findings)))
     return HostReport(target.name, target.address, tuple(reports), tuple(host_findings),
-                      ssh_checked=ss_output is not None, state_known=target.state_known)
+                      ssh_checked=ss_output is not None, state_known=target.state_known,
+                      expected_name=target.certificate_name)
 
 
-def _judge(observation: PortObservation, expected: list[ListenerExpectation],
-           local: dict[int, list[str]], ssh_checked: bool, loopback_target: bool,
-           options: ProbeOptions) -> list[Diagnostic]:
-    findings = hygiene_findings(observation, options.cafile)
+def _observation(future: Future[PortObservation], port: int, service: str,
+                 limit: float) -> PortObservation:
+    if future.done():
+        return future.result()
+    return PortObservation(port, service, "filtered",
+                           error=f"probe did not finish within {limit:g}s")
+
+
+def _expectation_findings(observation: PortObservation, expected: list[ListenerExpectation],
+                          local: dict[int, list[str]], ssh_checked: bool,
+                          loopback_target: bool) -> list[Diagnostic]:
+    findings = []
     for exp in expected:
         addresses = tuple(local.get(exp.port, ())) if ssh_checked else None
         findings.extend(expectation_findings(observation, exp, addresses, loopback_target))

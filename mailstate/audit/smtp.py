@@ -12,24 +12,29 @@ from __future__ import annotations
 import contextlib
 import smtplib
 import ssl
+from typing import TYPE_CHECKING, Any
 
 from mailstate.audit.results import PortObservation, ProbeOptions
 from mailstate.audit.tls import session_info
 
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12 on
 
-class _Greeting:
+
+class _Greeting(smtplib.SMTP):
     """Keeps the 220 greeting, which smtplib's constructor throws away."""
 
     greeting = b""
 
     def connect(self, host: str = "localhost", port: int = 0,
-                source_address: tuple[str, int] | None = None) -> tuple[int, bytes]:
-        code, message = super().connect(host, port, source_address)  # type: ignore[misc]
+                source_address: tuple[Any, ...] | str | Buffer | None = None
+                ) -> tuple[int, bytes]:
+        code, message = super().connect(host, port, source_address)
         self.greeting = message
         return code, message
 
 
-class _Smtp(_Greeting, smtplib.SMTP):
+class _Smtp(_Greeting):
     pass
 
 

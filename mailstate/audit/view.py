@@ -1,18 +1,24 @@
 """Render audit reports: a table per host (rich on a terminal, plain text otherwise) or JSON.
 
 The runner returns data; only this module decides how it looks, so the table and the
-JSON document always say the same thing.
+JSON document always say the same thing. Per port the table shows the TLS mode and
+negotiated version, every version the scan saw accepted, the weak cipher classes and a
+short certificate verdict; below it, each distinct certificate once with the ports
+that serve it (subject, names, expected name and whether it matched, expiry).
 """
 
 from __future__ import annotations
 
 from typing import Any, TextIO
 
-from mailstate.audit.results import HostReport, PortReport
+from mailstate.audit.results import CertInfo, HostReport, PortReport, TlsInfo
+from mailstate.audit.suites import WEAK_LABELS
 from mailstate.diagnostics import Diagnostic
 from mailstate.expectations import is_loopback
 
-HEADERS = ("PORT", "SERVICE", "STATE", "TLS", "FINDINGS")
+HEADERS = ("PORT", "SERVICE", "STATE", "TLS", "VERSIONS", "WEAK", "CERT", "FINDINGS")
+Row = tuple[str, str, str, str, str, str, str, str]
+NO_WRAP = ("PORT", "STATE")
 SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
 
 
@@ -44,14 +50,59 @@ def tls_text(port: PortReport) -> str:
             return "failed"
         return "none" if obs.starttls is False else ""
     tls = obs.tls
-    parts = ["STARTTLS" if tls.mode == "starttls" else "implicit", tls.protocol]
-    if tls.cert is not None:
-        parts.append(f"cert {tls.cert.days_left}d")
-    if tls.verified is True:
-        parts.append("verified")
-    elif tls.verified is False:
-        parts.append("NOT VERIFIED")
+    version = tls.protocol.removeprefix("TLSv")
+    return f"{'STARTTLS' if tls.mode == 'starttls' else 'implicit'} {version}"
+
+
+def versions_text(port: PortReport) -> str:
+    """`1.0 1.1 1.2 1.3`: every version the scan saw accepted."""
+    scan = port.observation.scan
+    if scan is None:
+        return ""
+    if not scan.versions:
+        return "none"
+    text = " ".join(v.removeprefix("TLSv") for v in scan.versions)
+    return f"{text} (incomplete)" if scan.error else text
+
+
+def weak_text(port: PortReport) -> str:
+    scan = port.observation.scan
+    if scan is None or not scan.versions:
+        return ""
+    return ", ".join(WEAK_LABELS.get(k, k) for k in scan.weak_classes) or "-"
+
+
+def cert_text(port: PortReport) -> str:
+    """`824d verified name ok`: days left, chain, expected name."""
+    tls = port.observation.tls
+    if tls is None or tls.cert is None:
+        return ""
+    parts = [f"{tls.cert.days_left}d"]
+    if tls.verified is not None:
+        parts.append("verified" if tls.verified else "NOT VERIFIED")
+    if tls.name_matched is not None:
+        parts.append("name ok" if tls.name_matched else "NAME MISMATCH")
     return " ".join(parts)
+
+
+def certificate_lines(report: HostReport) -> list[str]:
+    """Each distinct certificate once, with the ports serving it."""
+    by_cert: dict[CertInfo, tuple[TlsInfo, list[str]]] = {}
+    for port in report.ports:
+        tls = port.observation.tls
+        if tls is not None and tls.cert is not None:
+            by_cert.setdefault(tls.cert, (tls, []))[1].append(str(port.observation.port))
+    lines = []
+    for cert, (tls, ports) in by_cert.items():
+        names = ", ".join(cert.san) or "no subjectAltName"
+        when = "EXPIRED" if cert.days_left < 0 else f"{cert.days_left} days left"
+        verdict = [f"expected {tls.expected_name}: "
+                   + ("matches" if tls.name_matched else "DOES NOT MATCH")]
+        if tls.verified is not None:
+            verdict.append("chain verified" if tls.verified else "chain NOT verified")
+        lines.append(f"certificate on {', '.join(ports)}: {cert.subject}; {names}; "
+                     f"until {cert.not_after[:10]} ({when}); {'; '.join(verdict)}")
+    return lines
 
 
 def finding_text(finding: Diagnostic) -> str:
@@ -67,14 +118,20 @@ def host_title(report: HostReport) -> str:
     return f"{report.name} ({report.address}): {verdict}{suffix} [{', '.join(checks)}]"
 
 
-def rows(report: HostReport) -> list[tuple[str, str, str, str, str]]:
+def cells(port: PortReport) -> tuple[str, str, str, str, str, str, str]:
+    """Every cell of a port's row but the findings."""
+    obs = port.observation
+    return (str(obs.port), obs.service, state_text(port), tls_text(port),
+            versions_text(port), weak_text(port), cert_text(port))
+
+
+def rows(report: HostReport) -> list[Row]:
     """Table rows; a port with several findings continues on rows with empty cells."""
-    table = []
+    table: list[Row] = []
     for port in report.ports:
-        obs = port.observation
         texts = [finding_text(f) for f in port.findings] or ["-"]
-        table.append((str(obs.port), obs.service, state_text(port), tls_text(port), texts[0]))
-        table.extend(("", "", "", "", text) for text in texts[1:])
+        table.append((*cells(port), texts[0]))
+        table.extend(("", "", "", "", "", "", "", text) for text in texts[1:])
     return table
 
 
@@ -86,8 +143,10 @@ def render_plain(reports: list[HostReport], out: TextIO) -> None:
         table = [HEADERS, *rows(report)]
         widths = [max(len(r[i]) for r in table) for i in range(len(HEADERS) - 1)]
         for row in table:
-            cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-            out.write("  ".join([*cells, row[-1]]).rstrip() + "\n")
+            padded = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+            out.write("  ".join([*padded, row[-1]]).rstrip() + "\n")
+        for line in certificate_lines(report):
+            out.write(line + "\n")
         for finding in report.findings:
             out.write(finding.format() + "\n")
 
@@ -102,16 +161,20 @@ def render_rich(reports: list[HostReport], out: TextIO) -> None:
     for report in reports:
         table = Table(title=escape(host_title(report)), title_justify="left", show_lines=False)
         for header in HEADERS:
-            table.add_column(header, no_wrap=header != "FINDINGS")
+            if header == "FINDINGS":
+                table.add_column(header, ratio=1)
+            else:  # short cells; on a narrow terminal they wrap rather than vanish
+                table.add_column(header, no_wrap=header in NO_WRAP, overflow="fold")
         for port in report.ports:
             findings = Text("-" if not port.findings else "")
             for i, finding in enumerate(port.findings):
                 if i:
                     findings.append("\n")
                 findings.append(finding_text(finding), SEVERITY_STYLE[finding.severity])
-            table.add_row(str(port.observation.port), port.observation.service,
-                          state_text(port), tls_text(port), findings)
+            table.add_row(*cells(port), findings)
         console.print(table)
+        for line in certificate_lines(report):
+            console.print(Text(line))
         for finding in report.findings:
             console.print(Text(finding.format(), SEVERITY_STYLE[finding.severity]))
 

@@ -6,8 +6,8 @@ Options are declared once here so every host-facing command reads the same way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,12 +27,10 @@ T = TypeVar("T")
 
 
 def add_target_args(parser: argparse.ArgumentParser, inventory_required: bool = True) -> None:
-    """-i/--limit/--forks/--json and the SSH switches."""
-    parser.add_argument("-i", "--inventory", metavar="FILE",
-                        default=os.environ.get("MAILSTATE_INVENTORY"),
-                        help="inventory (Ansible YAML); default $MAILSTATE_INVENTORY")
-    parser.add_argument("-l", "--limit", metavar="PATTERN",
-                        help="hosts/groups, globs, '!name' to exclude, '@FILE' for a retry file")
+    """-i/--limit/vault options (mailstate.inventory.cli), --forks/--json, SSH switches."""
+    from mailstate.inventory.cli import add_inventory_args
+
+    add_inventory_args(parser)
     parser.add_argument("-f", "--forks", type=int, default=50, metavar="N",
                         help="hosts worked on at once (default 50)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -56,14 +54,10 @@ class Target:
 
 def load_targets(args: argparse.Namespace) -> tuple[Inventory, list[Target]]:
     """Inventory -> selected hosts -> merged, validated state per host."""
-    from mailstate.inventory import load_inventory, shared_state
+    from mailstate.inventory import shared_state
+    from mailstate.inventory.cli import inventory_from_args
 
-    if not args.inventory:
-        raise error("no inventory given", fix="pass -i inventory/lab.yaml (or set "
-                    "MAILSTATE_INVENTORY); `mailstate lab up` writes one for the local lab")
-    if not Path(args.inventory).is_file():
-        raise error(f"inventory not found: {args.inventory}", file=args.inventory)
-    inventory = load_inventory(args.inventory)
+    inventory = inventory_from_args(args)
     targets = []
     for host in inventory.select(args.limit):
         try:
@@ -78,21 +72,36 @@ def load_targets(args: argparse.Namespace) -> tuple[Inventory, list[Target]]:
 def on_connection(target: Target, options: SshOptions,
                   work: Callable[[MailState, Connection], T],
                   failed: Callable[[list[Diagnostic]], T]) -> T:
-    """Connect, run `work`, disconnect. A state that did not merge or a host that cannot
-    be reached becomes that host's own result (via `failed`), never an exception that
-    stops the rest of the fleet."""
+    """Connect, run `work`, disconnect. A state that did not merge, a host that cannot
+    be reached, or any exception at all becomes that host's own result (via `failed`),
+    never an exception that stops the rest of the fleet."""
+    state = target.state
+    if state is None:
+        return failed(target.problems)
+    return with_connection(target, options, lambda conn: work(state, conn), failed)
+
+
+def with_connection(target: Target, options: SshOptions, work: Callable[[Connection], T],
+                    failed: Callable[[list[Diagnostic]], T]) -> T:
+    """Connect, run `work`, disconnect; every failure is the host's result (see above)."""
+    from mailstate.engine.runner import unexpected
     from mailstate.transport.ssh import connect
 
-    if target.state is None:
-        return failed(target.problems)
     try:
         conn = connect(target.host, options)
     except MailstateError as exc:
         return failed(exc.diagnostics)
+    except Exception as exc:  # a library error while connecting: this host's result
+        return failed([unexpected(target.host.name, exc)])
     try:
-        return work(target.state, conn)
+        return work(conn)
+    except MailstateError as exc:
+        return failed(exc.diagnostics)
+    except Exception as exc:
+        return failed([unexpected(target.host.name, exc)])
     finally:
-        conn.close()
+        with contextlib.suppress(Exception):
+            conn.close()
 
 
 def ssh_options(args: argparse.Namespace, targets: list[Target]) -> SshOptions:

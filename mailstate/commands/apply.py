@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mailstate.commands._targets import Target, add_target_args
 from mailstate.diagnostics import error
 
 if TYPE_CHECKING:
     from mailstate.engine.apply import ApplyOptions, HostResult
+    from mailstate.engine.savedplan import SavedPlan
     from mailstate.transport.ssh import SshOptions
 
 HELP = """\
@@ -62,23 +61,25 @@ def apply_target(target: Target, ssh: SshOptions, options: ApplyOptions) -> Host
                                                      messages=problems))
 
 
-def _load_saved(args: argparse.Namespace) -> dict[str, Any]:
-    path = Path(args.plan_file)
-    try:
-        document: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise error(f"cannot read saved plan: {exc}", file=str(path)) from exc
-    if document.get("format") != 1 or "hosts" not in document:
-        raise error("not a mailstate plan file", file=str(path),
-                    fix="create one with `mailstate plan -i INVENTORY -o FILE`")
-    args.inventory = args.inventory or document.get("inventory")
+def crashed(target: Target, exc: Exception) -> HostResult:
+    """The runner's last resort: an exception that escaped `apply_target` on this host."""
+    from mailstate.engine.apply import HostResult
+    from mailstate.engine.runner import unexpected
+
+    return HostResult(target.host.name, "failed", messages=[unexpected(target.host.name, exc)])
+
+
+def _load_saved(args: argparse.Namespace) -> SavedPlan:
+    from mailstate.engine.savedplan import load_saved_plan
+
+    saved = load_saved_plan(args.plan_file)
+    args.inventory = args.inventory or saved.inventory
     if args.limit is None:
-        args.limit = ",".join(document["hosts"]) or None
-    return document
+        args.limit = ",".join(saved.approved_hosts()) or None
+    return saved
 
 
-def _confirm(args: argparse.Namespace, targets: list[Target],
-             ssh: SshOptions) -> dict[str, Any] | None:
+def _confirm(args: argparse.Namespace, targets: list[Target], ssh: SshOptions) -> SavedPlan:
     """Show the plan and ask; return it as a saved plan so apply refuses drift since."""
     from mailstate.commands.plan import plan_all
     from mailstate.engine.plan import saved_plan
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     with Progress(len(targets), "apply", quiet=args.json) as progress:
         outcome = run_hosts(
             targets, lambda t: apply_target(t, ssh, options), name=lambda t: t.host.name,
-            failed=lambda r: not r.ok, forks=args.forks, serial=args.serial,
+            failed=lambda r: not r.ok, crashed=crashed, forks=args.forks, serial=args.serial,
             max_fail_percent=args.max_fail,
             on_start=lambda t: progress.started(t.host.name),
             on_done=lambda t, r: progress.finished(t.host.name, r.status, r.seconds))

@@ -3,14 +3,15 @@
 Admins want to verify hardening from outside rather than trust the configuration: this
 probes every mail port of each host (as the guide's nmap scan does, in pure Python),
 checks localhost-only listeners on the host itself with `ss -ltnH` over SSH, and
-compares both with what the host's desired state implies. Exit 0 when everything
-matches, 1 on any error-level finding.
+compares both with what the host's desired state implies. Certificates are checked
+against the name clients use: the host variable `mail_hostname`, else the inventory
+host name (an address given on the command line stands for itself). Exit 0 when
+everything matches, 1 on any error-level finding.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,15 +19,24 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mailstate.audit.runner import Target
+    from mailstate.diagnostics import Diagnostic
     from mailstate.inventory import HostSpec
     from mailstate.model import MailState
     from mailstate.transport.ssh import SshOptions
+
+MAIL_HOSTNAME = "mail_hostname"  # host/group variable: the name on the certificate
 
 EPILOG = """\
 examples:
   mailstate audit -i inventory/lab.yaml                 every host, against its state
   mailstate audit -i inventory/lab.yaml --limit h1 --cafile lab-ca.pem --json
   mailstate audit 10.231.0.11 --state hardened          one address, no SSH
+  mailstate audit mx1.example.com                       certificate checked for that name
+  mailstate audit 203.0.113.5 --mail-hostname mx1.example.com   by address, named
+
+certificates must name the host variable mail_hostname, else the inventory host name;
+TLS versions below 1.2 and anonymous/export/NULL/RC4/3DES ciphers are errors where TLS
+is mandatory (465, 993, 995, submission with encrypt) and information on port 25
 
 exit codes: 0 everything matches, 1 any error-level finding
 """
@@ -37,22 +47,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "audit", help="probe mail ports from the network and compare with the state",
         description="Probe ports 25, 110, 143, 465, 587, 993, 995 (and any the state "
                     "names): open/closed, SMTP EHLO/STARTTLS/AUTH, IMAP/POP3 plaintext "
-                    "login, TLS protocol/cipher/certificate; compare with the desired state.",
+                    "login, every TLS version and weak cipher class accepted, the "
+                    "certificate (chain, expected name, expiry); compare with the "
+                    "desired state.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("addresses", nargs="*", metavar="ADDRESS",
                         help="probe these addresses instead of an inventory's hosts")
-    parser.add_argument("-i", "--inventory", metavar="FILE",
-                        default=os.environ.get("MAILSTATE_INVENTORY"),
-                        help="inventory (Ansible YAML); default $MAILSTATE_INVENTORY")
-    parser.add_argument("-l", "--limit", metavar="PATTERN", help="hosts/groups of the inventory")
+    from mailstate.inventory.cli import add_inventory_args
+
+    add_inventory_args(parser)
     parser.add_argument("--state", metavar="STATE",
                         help="with ADDRESS: compare with this state (name in states/ or file)")
     parser.add_argument("--cafile", metavar="FILE",
                         help="CA certificates to verify the servers' certificates against")
+    parser.add_argument("--mail-hostname", metavar="NAME",
+                        help="with ADDRESS: the name certificates must carry (default: "
+                             "ADDRESS itself); inventory hosts use their mail_hostname")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S",
                         help="seconds per network operation of a probe (default 5)")
     parser.add_argument("--concurrency", type=int, default=16, metavar="N",
                         help="probes running at once, over all hosts (default 16)")
+    parser.add_argument("--no-tls-scan", action="store_true",
+                        help="skip the per-version and weak-cipher handshakes (6-9 short "
+                             "connections per TLS port; fail2ban in aggressive mode may "
+                             "count them as failed sessions)")
     parser.add_argument("--no-ssh", action="store_true",
                         help="do not run `ss -ltnH` on the hosts (localhost listeners unchecked)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -73,12 +91,15 @@ def run(args: argparse.Namespace) -> int:
         raise error(f"CA file not found: {args.cafile}", file=args.cafile)
     if args.timeout <= 0 or args.concurrency < 1:
         raise error("--timeout must be > 0 and --concurrency >= 1")
+    if args.mail_hostname is not None and not args.addresses:
+        raise error("--mail-hostname goes with ADDRESS arguments",
+                    fix="in an inventory set the host variable mail_hostname instead")
     if args.addresses:
-        targets = address_targets(args.addresses, args.state)
+        targets = address_targets(args.addresses, args.state, args.mail_hostname or "")
     else:
         targets = inventory_targets(args)
     options = ProbeOptions(timeout=args.timeout, cafile=args.cafile,
-                           concurrency=args.concurrency)
+                           concurrency=args.concurrency, scan_tls=not args.no_tls_scan)
     reports = audit(targets, options)
     show(reports, args.json)
     return 0 if all(r.ok for r in reports) else 1
@@ -96,14 +117,16 @@ def show(reports: list[Any], as_json: bool) -> None:
         render_plain(reports, sys.stdout)
 
 
-def address_targets(addresses: list[str], state_name: str | None) -> list[Target]:
+def address_targets(addresses: list[str], state_name: str | None,
+                    mail_hostname: str = "") -> list[Target]:
     from mailstate.audit.runner import Target
     from mailstate.expectations import expected_listeners
 
     expectations: tuple[Any, ...] = ()
     if state_name:
         expectations = tuple(expected_listeners(load_state(state_name)))
-    return [Target(a, a, expectations, state_known=bool(state_name)) for a in addresses]
+    return [Target(a, a, expectations, state_known=bool(state_name),
+                   expected_name=mail_hostname.strip()) for a in addresses]
 
 
 def load_state(name: str) -> MailState:
@@ -130,10 +153,27 @@ def inventory_targets(args: argparse.Namespace) -> list[Target]:
     for t in selected:
         expectations = tuple(expected_listeners(t.state)) if t.state is not None else ()
         listeners = ss_over_ssh(t.host, options) if options is not None else None
+        name, problems = certificate_name(t.host)
         targets.append(Target(t.host.name, t.host.address, expectations,
                               state_known=t.state is not None, listeners=listeners,
-                              problems=tuple(t.problems)))
+                              problems=(*t.problems, *problems), expected_name=name))
     return targets
+
+
+def certificate_name(host: HostSpec) -> tuple[str, list[Diagnostic]]:
+    """The name clients connect to: `mail_hostname`, else the inventory host name."""
+    from mailstate.diagnostics import Diagnostic
+
+    value = host.vars.get(MAIL_HOSTNAME)
+    if value is None:
+        return host.name, []
+    if isinstance(value, str) and value.strip() and not any(c.isspace() for c in
+                                                            value.strip()):
+        return value.strip(), []
+    return host.name, [Diagnostic(
+        "error", f"{host.name}: {MAIL_HOSTNAME} must be one DNS name, got {value!r}"[:200],
+        fix=f"{MAIL_HOSTNAME}: mail.example.com (the name on the certificate)",
+        code="bad-variable")]
 
 
 def ss_over_ssh(host: HostSpec, options: SshOptions) -> Callable[[], str]:

@@ -14,13 +14,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "lint", help="check desired states for mistakes (no SSH)",
         description="Validate state files and run the lint rules over them. STATE is a "
                     "file or a state name (states/NAME.yaml, then the shipped profiles). "
-                    "With -i, every selected host's merged state is checked.",
+                    "With -i, every selected host's merged state is checked. With "
+                    "--target, also what that release's Postfix and Dovecot refuse.",
+        epilog="examples:\n  mailstate lint states/hardened.yaml --target debian13\n"
+               "  mailstate lint -i inventory/prod.yaml --target postfix=3.10,dovecot=2.4",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from mailstate.inventory.cli import add_inventory_args
+
     parser.add_argument("states", nargs="*", metavar="STATE", help="state files or names")
-    parser.add_argument("-i", "--inventory", help="inventory file (Ansible YAML)")
-    parser.add_argument("--limit", help="hosts/groups: names, globs, !exclude, a,b, @retry")
+    add_inventory_args(parser)
     parser.add_argument("--merge", action="store_true",
                         help="merge the STATE files in order and lint the result once")
+    parser.add_argument("--target", metavar="RELEASE",
+                        help="also check against a release: debian12, debian13 (bookworm, "
+                             "trixie) or versions such as postfix=3.10,dovecot=2.4")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -29,7 +37,8 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Any]]:
     from pathlib import Path
 
     from mailstate.diagnostics import error
-    from mailstate.inventory import SHIPPED_STATES, load_inventory, resolve_state
+    from mailstate.inventory import SHIPPED_STATES, resolve_state
+    from mailstate.inventory.cli import inventory_from_args
     from mailstate.model.loader import load_state
 
     def path_of(name: str) -> Path:
@@ -48,8 +57,14 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Any]]:
         else:
             targets += [(str(p), lambda p=p: load_state([p])) for p in paths]
     if args.inventory:
-        inventory = load_inventory(args.inventory)
-        for host in inventory.select(args.limit):
+        inventory = inventory_from_args(args)
+        selected = inventory.select(args.limit)
+        if not selected:
+            raise error("no host of the inventory matched --limit" if args.limit else
+                        "the inventory has no hosts",
+                        fix=f"check --limit {args.limit!r} against `mailstate inventory "
+                            "--graph`" if args.limit else "add hosts to the inventory")
+        for host in selected:
             targets.append((host.name, lambda h=host: resolve_state(h, inventory)))
     if not targets:
         raise error("nothing to lint: give STATE files or -i INVENTORY",
@@ -58,7 +73,7 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Any]]:
     return targets
 
 
-def _check(thunk: Any) -> tuple[list[Any], list[str]]:
+def _check(thunk: Any, target: Any = None) -> tuple[list[Any], list[str]]:
     from mailstate.diagnostics import MailstateError
     from mailstate.lint import lint
     from mailstate.model.masking import mask_text
@@ -69,7 +84,7 @@ def _check(thunk: Any) -> tuple[list[Any], list[str]]:
         return exc.diagnostics, []
     secrets = resolved.state.secret_values()
     found = []
-    for diag in lint(resolved):
+    for diag in lint(resolved, target=target):
         found.append(type(diag)(diag.severity, mask_text(diag.summary, secrets), diag.location,
                                 mask_text(diag.detail, secrets), diag.fix, diag.reference,
                                 diag.code, diag.extra))
@@ -108,10 +123,15 @@ def _print_human(results: list[tuple[str, list[Any]]]) -> None:
 def run(args: argparse.Namespace) -> int:
     from mailstate.console import emit_json
 
+    target = None
+    if args.target:
+        from mailstate.releases.catalog import parse_target
+
+        target = parse_target(args.target)
     results: list[tuple[str, list[Any]]] = []
     documents = []
     for name, thunk in _targets(args):
-        diagnostics, files = _check(thunk)
+        diagnostics, files = _check(thunk, target)
         results.append((name, diagnostics))
         documents.append({"target": name, "files": files,
                           "findings": [d.to_json() for d in diagnostics]})

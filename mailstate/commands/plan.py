@@ -45,6 +45,13 @@ def plan_target(target: Target, options: SshOptions) -> HostPlan:
                          lambda problems: HostPlan(target.host.name, error=problems))
 
 
+def _crashed(target: Target, exc: Exception) -> HostPlan:
+    from mailstate.engine.plan import HostPlan
+    from mailstate.engine.runner import unexpected
+
+    return HostPlan(target.host.name, error=[unexpected(target.host.name, exc)])
+
+
 def plan_all(targets: list[Target], options: SshOptions, forks: int,
              quiet: bool) -> list[HostPlan]:
     from mailstate.engine.runner import run_hosts
@@ -53,7 +60,7 @@ def plan_all(targets: list[Target], options: SshOptions, forks: int,
     with Progress(len(targets), "plan", quiet=quiet) as progress:
         outcome = run_hosts(
             targets, lambda t: plan_target(t, options), name=lambda t: t.host.name,
-            failed=lambda p: bool(p.error), forks=forks,
+            failed=lambda p: bool(p.error), crashed=_crashed, forks=forks,
             on_start=lambda t: progress.started(t.host.name),
             on_done=lambda t, p: progress.finished(
                 t.host.name, "failed" if p.error else ("changes" if p.changed else "ok"),
@@ -65,12 +72,13 @@ def run(args: argparse.Namespace) -> int:
     from mailstate.commands._targets import load_targets, ssh_options, write_retry
     from mailstate.console import emit_json
     from mailstate.engine.plan import saved_plan
+    from mailstate.inventory.cli import saved_sources
     from mailstate.views import render_plan
 
     _, targets = load_targets(args)
     plans = plan_all(targets, ssh_options(args, targets), args.forks, quiet=args.json)
     if args.out:
-        document = saved_plan(plans, str(Path(args.inventory).resolve()), args.limit)
+        document = saved_plan(plans, saved_sources(args.inventory), args.limit).document()
         Path(args.out).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     failed = [p.host for p in plans if p.error]
     write_retry(failed, stream_note=not args.json)

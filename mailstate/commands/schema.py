@@ -21,7 +21,7 @@ def state_file_schema() -> dict[str, Any]:
 
     schema = MailState.model_json_schema(by_alias=True)
     # postfix.main is validated with a model of just the names a state uses (fast start);
-    # the schema lists every parameter Postfix 3.7 knows, for completion.
+    # the schema lists every parameter Postfix 3.7 and 3.10 know, for completion.
     main = full_main_model().model_json_schema(by_alias=True,
                                                ref_template="#/$defs/{model}")
     schema.setdefault("$defs", {}).update(main.pop("$defs", {}))

@@ -13,7 +13,9 @@ from typing import Any
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("show", help="print a host's merged desired state and its sources")
     parser.add_argument("host", metavar="HOST", help="host name from the inventory")
-    parser.add_argument("-i", "--inventory", required=True, help="inventory file")
+    from mailstate.inventory.cli import add_inventory_args
+
+    add_inventory_args(parser, limit=False)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -42,22 +44,23 @@ def _print_table(header: list[str], rows: list[Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mailstate.console import emit_json, use_color
-    from mailstate.inventory import load_inventory, resolve_state
+    from mailstate.inventory import resolve_state
+    from mailstate.inventory.cli import inventory_from_args
     from mailstate.model.rows import state_rows
 
-    inventory = load_inventory(args.inventory)
+    inventory = inventory_from_args(args)
     host = inventory.host(args.host)
     resolved = resolve_state(host, inventory)
     rows = state_rows(resolved)
     if args.json:
         emit_json({
-            "host": host.name, "address": host.address, "port": host.port,
+            "host": host.name, "address": host.address, "port": host.port or 22,
             "states": resolved.files,
             "settings": [{"path": r.path, "value": r.value,
                           "source": str(r.source) if r.source else None} for r in rows],
         })
         return 0
-    header = [f"host {host.name} ({host.address}:{host.port})",
+    header = [f"host {host.name} ({host.address}:{host.port or 22})",
               "states: " + (" < ".join(resolved.files) or "(none)")]
     if use_color():
         _print_table(header, rows)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from mailstate.diagnostics import Diagnostic, Location, MailstateError
 from mailstate.engine.facts import DOVECOT_DIRS, Facts, FactsRequest, RemoteFile
@@ -18,6 +19,7 @@ from mailstate.formats.lookup import LookupTable
 from mailstate.formats.maincf import MainCf
 from mailstate.formats.mastercf import MasterCf
 from mailstate.formats.roundcube import PhpConfig
+from mailstate.releases import host as releases
 
 if TYPE_CHECKING:
     from mailstate.model import MailState
@@ -55,12 +57,16 @@ class Candidate:
         return self.before.group if self.before else "root"
 
 
+ActionKind = Literal["postmap", "reload", "restart"]
+ActionService = Literal["postfix", "dovecot"]
+
+
 @dataclass(frozen=True)
 class Action:
     """Something to run on the host after the files are in place."""
 
-    kind: str  # postmap | reload | restart
-    service: str  # postfix | dovecot
+    kind: ActionKind
+    service: ActionService
     argument: str = ""
 
     def describe(self) -> str:
@@ -76,6 +82,7 @@ class Compiled:
     candidates: list[Candidate] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)  # shown with the diffs; no apply
 
 
 def facts_request(state: MailState) -> FactsRequest:
@@ -97,13 +104,18 @@ def facts_request(state: MailState) -> FactsRequest:
 
 
 def compile_host(state: MailState, facts: Facts) -> Compiled:
-    """Apply every edit of the state to parsed copies of the live files."""
+    """Apply every edit of the state to parsed copies of the live files.
+
+    The host's package versions decide how settings are written (mailstate.releases): an
+    unsupported version, or a setting its version lacks, stops this host's plan.
+    """
     out = Compiled()
+    target = releases.target(state, facts.versions)
     plain = state.reveal()
-    if state.postfix is not None:
-        _compile_postfix(plain, facts, out)
-    if state.dovecot is not None:
-        _compile_dovecot(plain, facts, out)
+    if state.postfix is not None and target.postfix is not None:
+        _compile_postfix(plain, facts, out, target.postfix)
+    if state.dovecot is not None and target.dovecot is not None:
+        _compile_dovecot(plain, facts, out, target.dovecot)
     if state.roundcube is not None:
         _compile_roundcube(plain, facts, out)
     return out
@@ -132,7 +144,7 @@ def _add(out: Compiled, path: str, live: RemoteFile | None, after: bytes, servic
     return True
 
 
-def _compile_postfix(state: Any, facts: Facts, out: Compiled) -> None:
+def _compile_postfix(state: Any, facts: Facts, out: Compiled, series: str) -> None:
     pf = state.postfix
     main_live, master_live = _need(facts, MAIN_CF), _need(facts, MASTER_CF)
     main = MainCf.parse(main_live.data, MAIN_CF)
@@ -147,6 +159,7 @@ def _compile_postfix(state: Any, facts: Facts, out: Compiled) -> None:
     master_after = _memo(master_key, lambda: _edit(master_live, MasterCf.parse,
                                                    lambda d: _edit_master(d, pf), MASTER_CF))
     master_changed = _add(out, MASTER_CF, master_live, master_after, "postfix")
+    releases.check_postfix(pf, series, master_after)
     _compile_maps(pf, facts, out)
     if any(main.get(k) != before[k] for k in RESTART_PARAMS):
         out.actions.append(Action("restart", "postfix"))
@@ -169,7 +182,7 @@ def _compile_maps(pf: Any, facts: Facts, out: Compiled) -> None:
         if spec.content is not None:
             after = LookupTable.from_entries(dict(spec.content)).render()
         else:
-            after = _edit(live, LookupTable.parse, lambda d, s=spec: _edit_map(d, s), path)
+            after = _edit(live, LookupTable.parse, partial(_edit_map, spec=spec), path)
         changed = _add(out, path, live, after, "map")
         if spec.needs_postmap() and (changed or _map_db_stale(facts, path, spec.type)):
             out.actions.append(Action("postmap", "postfix", f"{spec.type}:{path}"))
@@ -198,11 +211,11 @@ def _memo(key: Hashable, compute: Callable[[], T]) -> T:
     return _MEMO.get(key, compute)  # type: ignore[no-any-return]
 
 
-def _compile_dovecot(state: Any, facts: Facts, out: Compiled) -> None:
+def _compile_dovecot(state: Any, facts: Facts, out: Compiled, series: str) -> None:
     _need(facts, DOVECOT_ROOT)
     tree = {p: f for p, f in facts.files.items()
             if p.startswith(tuple(d + "/" for d in DOVECOT_DIRS))}
-    settings = state.dovecot.settings_flat()
+    settings = releases.dovecot_settings(state.dovecot.settings_flat(), series, out.warnings)
     key = ("dovecot", tuple(sorted((p, f.sha256) for p, f in tree.items())),
            tuple(settings.items()))
     changed_files = _memo(key, lambda: _edit_dovecot({p: f.data for p, f in tree.items()},
@@ -218,6 +231,10 @@ def _compile_dovecot(state: Any, facts: Facts, out: Compiled) -> None:
         changed |= _add(out, path, facts.get(path), data, "dovecot")
     if changed:
         out.actions.append(Action("reload", "dovecot"))
+    if series == "2.4":  # a host upgraded in place keeps 2.3 files that 2.4 refuses
+        after = {p: f.data for p, f in tree.items()} | dict(changed_files)
+        out.errors.extend(_memo(("dovecot-2.4-lines", key), lambda: tuple(
+            releases.refused_dovecot_lines(after, DOVECOT_ROOT))))
 
 
 def _edit_dovecot(files: dict[str, bytes],

@@ -1,13 +1,13 @@
 """Everything the planner needs from a host, fetched in ONE remote command.
 
-The command prints a short text header (tool versions, lock, map timestamps) and then a
-tar stream of every managed file: one process per kind of fact, not one per file, so a
-plan costs one round trip and a handful of forks on the host.
+The command (`remote/facts.sh`) prints a short text header (tool versions, lock, map
+timestamps, managed paths that are not regular files, Dovecot files read through links)
+and then a tar stream of every managed file: one process per kind of fact, not one per
+file, so a plan costs one round trip and a handful of forks on the host.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import tarfile
@@ -15,46 +15,22 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from mailstate.diagnostics import error
-from mailstate.transport.base import Connection, sh_command
-
-HEADER = b"MAILSTATE-FACTS 1\n"
-TAR_MARK = b"TAR\n"
-DOVECOT_DIRS = ("/etc/dovecot", "/usr/share/dovecot/protocols.d")
-
-GATHER_SCRIPT = r"""
-files=$1 dirs=$2 stats=$3
-echo "MAILSTATE-FACTS 1"
-# Package versions from dpkg's database: one awk, where `postconf -h mail_version` alone
-# cost ~7 ms of host CPU per plan (0.7 s of a 100-host plan). Other systems: the tools.
-if [ -r /var/lib/dpkg/status ]; then
-  awk '/^Package: (postfix|dovecot-core)$/ { p = ($2 == "postfix") ? "postfix" : "dovecot" }
-       p != "" && /^Version:/ { print "V", p, $2; p = "" }' /var/lib/dpkg/status
-else
-  echo "V postfix $(postconf -h mail_version 2>/dev/null)"
-  echo "V dovecot $(dovecot --version 2>/dev/null)"
-fi
-if [ -d /var/lib/mailstate/lock ]; then
-  printf 'K '; cat /var/lib/mailstate/lock/info 2>/dev/null | base64 -w0; echo
-  for p in holder worker; do
-    pid=$(cat /var/lib/mailstate/lock/$p 2>/dev/null) && kill -0 "$pid" 2>/dev/null && echo "A $p"
-  done
-  # a swap that started and never finished: the actions it may not have run
-  [ -f /var/lib/mailstate/lock/worker ] && printf 'W %s\n' \
-    "$(base64 -w0 < /var/lib/mailstate/lock/actions 2>/dev/null)"
-fi
-[ -n "$stats" ] && stat -c 'S %Y %n' $stats 2>/dev/null
-found=""
-for d in $dirs; do [ -d "$d" ] && found="$found $d"; done
-list=$(
-  for f in $files; do [ -f "$f" ] && echo "$f"; done
-  # one find for all dirs (a process costs ~1 ms of a busy host's CPU)
-  [ -z "$found" ] || find $found -path '*/private' -prune -o -type f \
-    \( -name '*.conf' -o -name '*.ext' -o -name '*.protocol' \) -print
+from mailstate.engine.hostscripts import host_command
+from mailstate.engine.protocol.facts import (
+    FileTime,
+    LockFound,
+    LockProcessAlive,
+    NotRegular,
+    PendingActions,
+    ThroughLink,
+    Version,
+    parse_fact,
 )
-echo "TAR"
-[ -n "$list" ] && printf '%s\n' "$list" | tar -c -f - -P -T - 2>/dev/null
-exit 0
-"""
+from mailstate.transport.base import Connection
+
+HEADER = b"MAILSTATE-FACTS 2\n"
+TAR_MARK = b"\nTAR\n"
+DOVECOT_DIRS = ("/etc/dovecot", "/usr/share/dovecot/protocols.d")
 
 
 @dataclass(frozen=True)
@@ -92,6 +68,8 @@ class Facts:
     lock_info: str | None = None
     lock_alive: tuple[str, ...] = ()
     lock_pending: tuple[str, ...] | None = None  # actions of a swap that never finished
+    not_regular: dict[str, NotRegular] = field(default_factory=dict)  # not read: refused
+    links: dict[str, ThroughLink] = field(default_factory=dict)  # Dovecot files/dirs via links
 
     @property
     def stale_lock(self) -> bool:
@@ -106,14 +84,29 @@ class Facts:
         f = self.files.get(path)
         return f.sha256 if f else None
 
+    def link_of(self, path: str) -> ThroughLink | None:
+        """The link through which `path` was read: itself, or a dir above it."""
+        while path not in self.links and path.count("/") > 1:
+            path = path.rsplit("/", 1)[0]
+        return self.links.get(path)
+
+
+def check_managed_path(path: str) -> None:
+    """A path the host scripts can take as one line of a list, never as a pattern."""
+    bad = [c for c in path if ord(c) < 32 or c in "\x7f\\"]
+    parts = path.split("/")
+    if not path.startswith("/") or bad or path.endswith((" ", "/")) or \
+            any(p in ("", ".", "..") for p in parts[1:]):
+        raise error(f"managed path must be a normalised absolute path without control "
+                    f"characters or backslashes: {path!r}", code="path")
+
 
 def gather_command(request: FactsRequest) -> str:
     """The single shell command that returns every fact of `request`."""
     for path in (*request.files, *request.dirs, *request.stats):
-        if not path.startswith("/") or any(c.isspace() for c in path):
-            raise error(f"managed path must be absolute and without spaces: {path!r}")
-    return sh_command(GATHER_SCRIPT, [" ".join(request.files), " ".join(request.dirs),
-                                      " ".join(request.stats)])
+        check_managed_path(path)
+    return host_command("facts", ["\n".join(request.files), "\n".join(request.dirs),
+                                  "\n".join(request.stats)])
 
 
 def gather(conn: Connection, request: FactsRequest) -> Facts:
@@ -131,28 +124,32 @@ def gather(conn: Connection, request: FactsRequest) -> Facts:
 
 def parse_output(stdout: bytes, host: str = "host") -> Facts:
     """Split the header lines from the tar stream and decode both."""
-    head, sep, tar_bytes = stdout[len(HEADER):].partition(TAR_MARK)
+    head, sep, tar_bytes = stdout[len(HEADER) - 1:].partition(TAR_MARK)
     if not sep:
         raise error(f"{host}: the facts output was cut short", code="facts")
     versions: dict[str, str] = {}
     mtimes: dict[str, int] = {}
     lock_info, alive, pending = None, [], None
+    not_regular: dict[str, NotRegular] = {}
+    links: dict[str, ThroughLink] = {}
     for line in head.decode("utf-8", "surrogateescape").splitlines():
-        tag, _, rest = line.partition(" ")
-        if tag == "V":
-            name, _, version = rest.partition(" ")
-            versions[name] = version.strip()
-        elif tag == "K":
-            lock_info = base64.b64decode(rest).decode("utf-8", "replace")
-        elif tag == "A":
-            alive.append(rest)
-        elif tag == "W":
-            pending = tuple(base64.b64decode(rest).decode("utf-8", "replace").split("\n"))
-        elif tag == "S":
-            stamp, _, path = rest.partition(" ")
-            mtimes[path] = int(stamp)
-    return Facts(_read_tar(tar_bytes), mtimes, versions, lock_info, tuple(alive),
-                 tuple(a for a in pending if a.strip()) if pending is not None else None)
+        match parse_fact(line):
+            case Version(package, version):
+                versions[package] = version
+            case LockFound(holder):
+                lock_info = holder.raw
+            case LockProcessAlive(role):
+                alive.append(role)
+            case PendingActions(lines):
+                pending = lines
+            case FileTime(path, mtime):
+                mtimes[path] = mtime
+            case NotRegular() as entry:
+                not_regular[entry.path] = entry
+            case ThroughLink() as link:
+                links[link.path] = link
+    return Facts(_read_tar(tar_bytes), mtimes, versions, lock_info, tuple(alive), pending,
+                 not_regular, links)
 
 
 def _read_tar(data: bytes) -> dict[str, RemoteFile]:
@@ -161,7 +158,7 @@ def _read_tar(data: bytes) -> dict[str, RemoteFile]:
         return files
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
         for member in archive:
-            if not member.isfile():
+            if not (member.isfile() or member.islnk()):  # islnk: same bytes, other name
                 continue
             stream = archive.extractfile(member)
             content = stream.read() if stream else b""

@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from mailstate.diagnostics import Diagnostic, MailstateError
-from mailstate.engine.compile import Action, Candidate, compile_host, facts_request
+from mailstate.diagnostics import Diagnostic, Location, MailstateError
+from mailstate.engine.compile import (
+    Action,
+    ActionKind,
+    ActionService,
+    Candidate,
+    compile_host,
+    facts_request,
+)
 from mailstate.engine.diff import unified_diff
-from mailstate.engine.facts import Facts, gather
+from mailstate.engine.facts import DOVECOT_DIRS, Facts, gather
+from mailstate.engine.protocol import LockHolder
+from mailstate.model.masking import mask_text
 
 if TYPE_CHECKING:
+    from mailstate.engine.savedplan import SavedHost, SavedPlan
     from mailstate.inventory import HostSpec
     from mailstate.model import MailState
     from mailstate.transport.base import Connection
-
-PLAN_FORMAT = 1
 
 
 def sha256(data: bytes | None) -> str | None:
@@ -80,7 +88,9 @@ class HostPlan:
 
 def build_plan(host: str, state: MailState, facts: Facts) -> HostPlan:
     """Compile and diff: pure, no I/O (the same function apply uses)."""
+    _refuse_not_regular(state, facts)
     compiled = compile_host(state, facts)
+    _refuse_writes_through_links(facts, compiled.candidates)
     secrets = state.secret_values()
     changes = [
         FileChange(c.path, c.service, sha256(c.before.data) if c.before else None,
@@ -93,7 +103,53 @@ def build_plan(host: str, state: MailState, facts: Facts) -> HostPlan:
     warnings, pending = _interrupted_apply(host, facts)
     actions = compiled.actions + [a for a in pending if a not in compiled.actions]
     actions.sort(key=lambda a: a.kind != "postmap")  # stable: postmap before any reload
-    return HostPlan(host, changes, actions, compiled.warnings + warnings, facts=facts)
+    return HostPlan(host, changes, actions,
+                    compiled.warnings + _dovecot_tree_notes(host, facts) + warnings,
+                    error=list(compiled.errors), facts=facts)
+
+
+def _refuse_not_regular(state: MailState, facts: Facts) -> None:
+    """Only regular files at a managed path: a link, dir, device, FIFO is refused by name."""
+    problems = [
+        Diagnostic("error", f"{path} is {facts.not_regular[path].describe()}: mailstate "
+                   "manages only regular files", Location(path), code="not-regular-file",
+                   fix="point the state at the real file, or replace what is there with a "
+                       "regular file, then plan again")
+        for path in facts_request(state).files if path in facts.not_regular]
+    if problems:
+        raise MailstateError(problems)
+
+
+def _refuse_writes_through_links(facts: Facts, candidates: list[Candidate]) -> None:
+    """A Dovecot file read through a link is never written through it."""
+    problems = []
+    for candidate in candidates:
+        link = facts.link_of(candidate.path)
+        if link is None:
+            continue
+        what = "reached through the linked directory" if link.is_dir else "a symbolic link to"
+        problems.append(Diagnostic(
+            "error", f"the change would write {candidate.path}, which is {what} "
+            f"{link.path if link.is_dir else link.target}"
+            + (f" -> {link.target}" if link.is_dir else "") + ": mailstate does not write "
+            "through links", Location(candidate.path), code="write-through-link",
+            fix="make it a regular file in /etc/dovecot (or set the value in another "
+                "file), then plan again"))
+    if problems:
+        raise MailstateError(problems)
+
+
+def _dovecot_tree_notes(host: str, facts: Facts) -> list[Diagnostic]:
+    """Say what in the Dovecot tree was read through a link, or could not be read."""
+    notes = [Diagnostic("warning", f"{host}: {link.path} is read through a link to "
+                        f"{link.target}, as Dovecot's !include follows it", Location(link.path),
+                        code="read-through-link")
+             for link in facts.links.values()]
+    tree = tuple(d + "/" for d in DOVECOT_DIRS)
+    notes += [Diagnostic("warning", f"{host}: {entry.path} is {entry.describe()}: not read",
+                         Location(entry.path), code="not-regular-file")
+              for entry in facts.not_regular.values() if entry.path.startswith(tree)]
+    return notes
 
 
 def _interrupted_apply(host: str, facts: Facts) -> tuple[list[Diagnostic], list[Action]]:
@@ -105,7 +161,7 @@ def _interrupted_apply(host: str, facts: Facts) -> tuple[list[Diagnostic], list[
     if not facts.stale_lock:
         return [], []
     pending = [a for a in map(_action_of, facts.lock_pending or ()) if a is not None]
-    detail = " ".join((facts.lock_info or "").split())
+    detail = LockHolder.parse(facts.lock_info or "").describe()
     if facts.lock_pending is not None:
         detail += ("\nits swap started and never finished; run again: "
                    + (", ".join(a.describe() for a in pending) or "nothing"))
@@ -115,14 +171,25 @@ def _interrupted_apply(host: str, facts: Facts) -> tuple[list[Diagnostic], list[
                            "/var/backups/mailstate")], pending
 
 
+ACTION_VERBS: dict[str, tuple[ActionKind, ActionService]] = {
+    f"{kind}-{service}": (kind, service)
+    for kind in ("reload", "restart") for service in ("postfix", "dovecot")}
+
+
+def action_line(action: Action) -> str:
+    """An action as the host scripts take it (`postmap hash:/p`, `reload-postfix`)."""
+    if action.kind == "postmap":
+        return f"postmap {action.argument}"
+    return f"{action.kind}-{action.service}"
+
+
 def _action_of(line: str) -> Action | None:
-    """An action line as swap.sh takes it (`postmap hash:/p`, `reload-postfix`)."""
+    """The inverse of `action_line` (None for a line that is no action)."""
     verb, _, argument = line.strip().partition(" ")
     if verb == "postmap" and argument:
         return Action("postmap", "postfix", argument)
-    kind, _, service = verb.partition("-")
-    if kind in ("reload", "restart") and service in ("postfix", "dovecot"):
-        return Action(kind, service)
+    if verb in ACTION_VERBS:
+        return Action(*ACTION_VERBS[verb])
     return None
 
 
@@ -133,44 +200,55 @@ def plan_host(host: HostSpec, state: MailState, conn: Connection) -> HostPlan:
         facts = gather(conn, facts_request(state))
         plan = build_plan(host.name, state, facts)
     except MailstateError as exc:
-        plan = HostPlan(host.name, error=exc.diagnostics)
+        plan = HostPlan(host.name, error=mask_diagnostics(exc.diagnostics,
+                                                          state.secret_values()))
     plan.seconds = time.monotonic() - started
     plan.round_trips = conn.round_trips
     return plan
 
 
-def saved_plan(plans: list[HostPlan], inventory: str, limit: str | None) -> dict[str, Any]:
+def mask_diagnostics(diagnostics: list[Diagnostic], secrets: set[str]) -> list[Diagnostic]:
+    """The same diagnostics with every secret value of the state masked (what a host's
+    tools say back may quote a secret)."""
+    if not secrets:
+        return diagnostics
+    return [replace(d, summary=mask_text(d.summary, secrets), detail=mask_text(d.detail, secrets))
+            for d in diagnostics]
+
+
+def saved_plan(plans: list[HostPlan], inventory: str | list[str],
+               limit: str | None) -> SavedPlan:
     """The document `plan -o FILE` writes: digests and actions only, no file contents."""
-    return {
-        "format": PLAN_FORMAT,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "inventory": inventory,
-        "limit": limit,
-        "hosts": {
-            p.host: {
+    from mailstate.engine.savedplan import SavedHost, SavedPlan  # only when saving: ~15 ms
+
+    return SavedPlan(
+        format=1,
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        inventory=inventory,
+        limit=limit,
+        hosts={
+            p.host: SavedHost.model_validate({
                 "files": {c.path: {"before_sha256": c.before_sha256,
                                    "after_sha256": c.after_sha256} for c in p.changes},
-                "actions": [a.describe() for a in p.actions],
-            }
+                "actions": [a.describe() for a in p.actions]})
             for p in plans if not p.error
         },
-    }
+    )
 
 
-def stale_reasons(plan: HostPlan, saved: dict[str, Any]) -> list[str]:
+def stale_reasons(plan: HostPlan, saved: SavedHost) -> list[str]:
     """Why a freshly computed plan differs from the saved one (empty = still valid)."""
     reasons: list[str] = []
     now = {c.path: c for c in plan.changes}
-    files: dict[str, dict[str, str | None]] = saved.get("files", {})
-    for path, digests in files.items():
+    for path, digests in saved.files.items():
         change = now.get(path)
         live = plan.facts.sha256(path) if plan.facts else None
-        if live != digests["before_sha256"]:
+        if live != digests.before_sha256:
             reasons.append(f"{path} changed on the host since the plan was made")
-        elif change is None or change.after_sha256 != digests["after_sha256"]:
+        elif change is None or change.after_sha256 != digests.after_sha256:
             reasons.append(f"{path}: the desired content is no longer what the plan showed")
-    for path in now.keys() - files.keys():
+    for path in now.keys() - saved.files.keys():
         reasons.append(f"{path} would change but is not in the saved plan")
-    if [a.describe() for a in plan.actions] != saved.get("actions", []) and not reasons:
+    if [a.describe() for a in plan.actions] != saved.actions and not reasons:
         reasons.append("the actions differ from the saved plan")
     return reasons

@@ -278,6 +278,14 @@ class DovecotConfig:
                 out[path] = data
         return out
 
+    def definitions(self) -> list[Setting]:
+        """Every setting definition of the tree, in include order (read-only)."""
+        return list(self._settings)
+
+    def sections(self) -> list[Section]:
+        """Every section of the tree with its file and lines (read-only)."""
+        return list(self._sections)
+
     def _defs(self, path: Path) -> list[Setting]:
         return [s for s in self._settings if s.path == path]
 

@@ -5,31 +5,38 @@
 # before any Python could be imported there; bash also reaps the orphans the daemons
 # leave behind (a `sleep` as PID 1 would not), so pidfile checks never see zombies.
 #
-#   host.sh init   HOSTDIR NAME ADDRESS MAIL    PID 1: mounts, network, daemons, then waits
-#   host.sh status                              one line per service, one per listener
-#   host.sh reset  MAIL [SERVICE...]            wipe engine leftovers, restart SERVICEs,
-#                                               start whatever is down, wait, print status
-#   host.sh ensure MAIL                         start whatever is down, wait, print status
-# MAIL is 1 (sshd + Postfix + Dovecot) or 0 (sshd only).
+#   host.sh init   HOSTDIR MAIL               PID 1: mounts, network, daemons, then waits
+#   host.sh status HOSTDIR                    one line per service, one per listener
+#   host.sh reset  HOSTDIR MAIL [SERVICE...]  wipe engine leftovers, restart SERVICEs,
+#                                             start whatever is down, wait, print status
+#   host.sh ensure HOSTDIR MAIL               start whatever is down, wait, print status
+# MAIL is 1 (sshd + Postfix + Dovecot + Roundcube) or 0 (sshd only).
+#
+# HOSTDIR/host.conf (written by build.py) says who the host is: NAME, ADDRESS, RELEASE,
+# WEBMAIL_PORT, the per-host trees and files to bind-mount (BIND_DIRS, BIND_FILES), and
+# LOWER: empty for a native host (the machine's own trees, /var/lib copy-on-write), or the
+# cached root filesystem of another release, which the host then runs from an overlay
+# mounted at HOSTDIR/sysroot, every daemon chrooted into it. This script itself always
+# runs outside that chroot (the machine's bash, ss, ip), in the host's namespaces.
 set -u
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH LANG=C.UTF-8
 
-# Per-host copies bind-mounted over the machine's directories (relative to HOSTDIR/fs).
-BIND_DIRS="etc/postfix etc/dovecot etc/ssh etc/roundcube etc/ssl etc/sudoers.d var/spool/postfix var/backups root"
-# passwd/shadow/group: the machine's users plus the lab's sudo users (see build.py LAB_USERS)
-BIND_FILES="etc/hostname etc/mailname etc/hosts etc/passwd etc/shadow etc/group etc/gshadow"
-# What the engine may leave behind on a host; `reset` removes it.
-LEFTOVERS="/var/lib/mailstate /var/backups/mailstate /run/mailstate* /run/lock/mailstate* /tmp/mailstate*"
+DIR=${2:?usage: host.sh init|status|reset|ensure HOSTDIR ...}
+NAME="" ADDRESS="" RELEASE="" LOWER="" BIND_DIRS="" BIND_FILES="" WEBMAIL_PORT=8080
+# shellcheck source=/dev/null
+. "$DIR/host.conf"
+if [ -n "$LOWER" ]; then ROOT=$DIR/sysroot CHROOT=(chroot "$ROOT"); else ROOT="" CHROOT=(); fi
 
 # Builtins only where it is cheap to do so: every test's reset runs this script.
 PID=""
 pid_of() {  # pid_of SERVICE: set PID from its pidfile ("" if none)
   local file
   case $1 in
-    sshd) file=/run/sshd.pid ;;
-    postfix) file=/var/spool/postfix/pid/master.pid ;;
-    dovecot) file=/run/dovecot/master.pid ;;
+    sshd) file=$ROOT/run/sshd.pid ;;
+    postfix) file=$ROOT/var/spool/postfix/pid/master.pid ;;
+    dovecot) file=$ROOT/run/dovecot/master.pid ;;
+    webmail) file=$ROOT/run/webmail.pid ;;
   esac
   PID=""
   [ -r "$file" ] && read -r PID <"$file"
@@ -49,12 +56,19 @@ running() { pid_of "$1"; alive "$PID"; }
 
 start() {
   case $1 in
-    sshd) /usr/sbin/sshd -f /etc/ssh/sshd_config </dev/null ;;
+    sshd) "${CHROOT[@]}" /usr/sbin/sshd -f /etc/ssh/sshd_config </dev/null ;;
     postfix)  # quick-start: skip postfix-script's ~0.2 s integrity checks (stock files)
-      rm -f /var/spool/postfix/pid/master.pid
-      : >/var/spool/postfix/quick-start
-      postfix start </dev/null ;;
-    dovecot) dovecot </dev/null ;;
+      rm -f "$ROOT/var/spool/postfix/pid/master.pid"
+      : >"$ROOT/var/spool/postfix/quick-start"
+      "${CHROOT[@]}" postfix start </dev/null ;;
+    dovecot) "${CHROOT[@]}" dovecot </dev/null ;;
+    webmail)  # Debian's Roundcube, served by PHP's own web server as www-data
+      (cd / && exec "${CHROOT[@]}" setpriv --reuid=www-data --regid=www-data --clear-groups \
+        php -S "$ADDRESS:$WEBMAIL_PORT" -t /var/lib/roundcube/public_html) \
+        </dev/null >>"$DIR/webmail.log" 2>&1 &
+      echo $! >"$ROOT/run/webmail.pid"
+      # it binds in the background: wait, so it is as started as the other daemons
+      wait_ports "$WEBMAIL_PORT" ;;
   esac
 }
 
@@ -64,14 +78,18 @@ stop() {  # TERM the master, wait for it to go (KILL after 5 s)
   alive "$pid" || return 0
   # Postfix and Dovecot masters lead their process group: TERM the whole group, or
   # Dovecot's master spends ~1 s waiting for its children to notice.
-  if [ "$1" = sshd ] || ! kill -TERM -- "-$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null; fi
+  case $1 in sshd|webmail) kill -TERM "$pid" 2>/dev/null ;;
+    *) kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null ;;
+  esac
   for i in $(seq 250); do alive "$pid" || return 0; sleep 0.02; done
   kill -KILL "$pid" 2>/dev/null
   sleep 0.05
 }
 
-services() { if [ "$1" = 1 ]; then echo sshd postfix dovecot; else echo sshd; fi; }
-stock_ports() { if [ "$1" = 1 ]; then echo 22 25 110 143 993 995; else echo 22; fi; }
+services() { if [ "$1" = 1 ]; then echo sshd postfix dovecot webmail; else echo sshd; fi; }
+stock_ports() {
+  if [ "$1" = 1 ]; then echo 22 25 110 143 993 995 "$WEBMAIL_PORT"; else echo 22; fi
+}
 
 LISTENERS=() PORTS=" "
 scan() {  # set LISTENERS (addr:port) and PORTS (" 22 25 ... ", unique) from one `ss`
@@ -110,7 +128,7 @@ wait_ports() {  # wait_ports PORT...: all listening within $WAIT_SECONDS
 
 status() {  # uses the last scan
   local s a
-  for s in sshd postfix dovecot; do
+  for s in sshd postfix dovecot webmail; do
     if running "$s"; then echo "$s 1"; else echo "$s 0"; fi
   done
   for a in "${LISTENERS[@]}"; do echo "listen $a"; done
@@ -119,28 +137,48 @@ status() {  # uses the last scan
 T0=${EPOCHREALTIME/./}
 log() { local now=${EPOCHREALTIME/./}; printf '%6d ms  %s\n' $(((now - T0) / 1000)) "$*"; }
 
-cmd_init() {
-  local dir=$1 name=$2 address=$3 mail=$4 d
-  log "starting $name ($address, mail=$mail) at $(date '+%F %T')"
-  hostname "$name.test"
+fatal() { log "FATAL: $*"; echo failed >"$DIR/state"; exit 1; }
+
+mount_root() {  # the host's filesystem: its own trees over the machine's or the release's
+  local d
+  if [ -n "$LOWER" ]; then
+    mount -t overlay overlay \
+      -o "lowerdir=$LOWER,upperdir=$DIR/overlay/upper,workdir=$DIR/overlay/work" "$ROOT" \
+      || fatal "overlay of $RELEASE on $ROOT failed"
+  else
+    # /var/lib: copy-on-write, so /var/lib/postfix, /var/lib/dovecot and the engine's
+    # /var/lib/mailstate are per host without copying dpkg's database.
+    mount -t overlay overlay \
+      -o "lowerdir=/var/lib,upperdir=$DIR/varlib/upper,workdir=$DIR/varlib/work" /var/lib \
+      || fatal "overlay on /var/lib failed"
+  fi
   for d in $BIND_DIRS; do
-    mount --bind "$dir/fs/$d" "/$d" || { echo "FATAL: bind mount /$d failed" >&2; exit 1; }
+    mount --bind "$DIR/fs/$d" "$ROOT/$d" || fatal "bind mount $ROOT/$d failed"
   done
-  for d in $BIND_FILES; do  # only where the machine has the file to mount over
-    [ -f "/$d" ] && mount --bind "$dir/fs/$d" "/$d"
+  for d in $BIND_FILES; do
+    # a chroot may lack one (Debian 13 without /etc/mailname): the target goes into the
+    # host's own upper dir; the machine's files are only ever mounted over, never made
+    [ -n "$LOWER" ] && [ ! -e "$ROOT/$d" ] && : >"$ROOT/$d"
+    [ -f "$ROOT/$d" ] && mount --bind "$DIR/fs/$d" "$ROOT/$d"
   done
-  # /var/lib: copy-on-write, so /var/lib/postfix, /var/lib/dovecot and the engine's
-  # /var/lib/mailstate are per host without copying dpkg's database.
-  mount -t overlay overlay \
-    -o "lowerdir=/var/lib,upperdir=$dir/varlib/upper,workdir=$dir/varlib/work" /var/lib \
-    || { echo "FATAL: overlay on /var/lib failed" >&2; exit 1; }
-  mount -t tmpfs -o mode=0755,size=64m tmpfs /run
-  mount -t tmpfs -o mode=1777,size=64m tmpfs /tmp
-  mkdir -p /run/sshd /run/dovecot /run/lock
-  chmod 0755 /run/sshd
+  if [ -n "$LOWER" ]; then
+    mount -t proc proc "$ROOT/proc" || fatal "proc in $ROOT failed"
+    mount --rbind /dev "$ROOT/dev" || fatal "/dev in $ROOT failed"
+  fi
+  mount -t tmpfs -o mode=0755,size=64m tmpfs "$ROOT/run"
+  mount -t tmpfs -o mode=1777,size=64m tmpfs "$ROOT/tmp"
+  mkdir -p "$ROOT/run/sshd" "$ROOT/run/dovecot" "$ROOT/run/lock"
+  chmod 0755 "$ROOT/run/sshd"
+}
+
+cmd_init() {
+  local mail=$1 d
+  log "starting $NAME ($ADDRESS, $RELEASE, mail=$mail) at $(date '+%F %T')"
+  hostname "$NAME.test"
+  mount_root
 
   ip link set lo up
-  ip addr add "$address/24" dev eth0
+  ip addr add "$ADDRESS/24" dev eth0
   sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1 2>/dev/null || true
   ip link set eth0 up
 
@@ -152,11 +190,11 @@ cmd_init() {
   done
   # shellcheck disable=SC2046
   if [ "$ok" = 1 ] && wait_ports $(stock_ports "$mail"); then
-    echo ready >"$dir/state"
+    echo ready >"$DIR/state"
   else
-    echo failed >"$dir/state"
+    echo failed >"$DIR/state"
   fi
-  log "$(<"$dir/state")"
+  log "$(<"$DIR/state")"
   trap 'exit 0' TERM INT
   while :; do sleep 3600 & wait $!; done
 }
@@ -164,8 +202,9 @@ cmd_init() {
 cmd_reset() {
   local mail=$1 s started=$(($# > 1))
   shift
-  # shellcheck disable=SC2086
-  rm -rf $LEFTOVERS
+  # What the engine may leave behind on a host.
+  rm -rf "$ROOT/var/lib/mailstate" "$ROOT/var/backups/mailstate" "$ROOT"/run/mailstate* \
+    "$ROOT"/run/lock/mailstate* "$ROOT"/tmp/mailstate*
   for s in "$@"; do stop "$s"; done
   for s in $(services "$mail"); do
     running "$s" || { start "$s" >/dev/null 2>&1; started=1; }
@@ -203,9 +242,9 @@ cmd_ensure() {
 }
 
 case ${1:-} in
-  init) shift; cmd_init "$@" ;;
-  ensure) shift; cmd_ensure "$@" ;;
+  init) shift 2; cmd_init "$@" ;;
+  ensure) shift 2; cmd_ensure "$@" ;;
   status) scan; status ;;
-  reset) shift; cmd_reset "$@" ;;
+  reset) shift 2; cmd_reset "$@" ;;
   *) echo "usage: host.sh init|status|reset ..." >&2; exit 2 ;;
 esac

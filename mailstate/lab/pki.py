@@ -2,9 +2,11 @@
 
 A lab CA signs one server certificate per host (SAN: its name, its address, localhost,
 127.0.0.1) so TLS clients, the audit and Dovecot/Postfix see a real chain they can
-verify with `Lab.ca_path`. Doing this with `cryptography` (already there for paramiko)
-instead of `openssl`/`ssh-keygen` processes keeps a 100-host lab from spawning hundreds
-of processes on a 2-core machine.
+verify with `Lab.ca_path`. `dns_only=True` issues what a public CA would instead: the
+host's DNS name and nothing else (no address, no localhost), so tests meet the same
+name-verification problems a production host has. Doing this with `cryptography`
+(already there for paramiko) instead of `openssl`/`ssh-keygen` processes keeps a 100-host
+lab from spawning hundreds of processes on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -56,19 +58,24 @@ def make_ca(common_name: str) -> tuple[bytes, bytes]:
     return cert.public_bytes(PEM), _key_pem(key)
 
 
+def subject_alt_names(fqdn: str, address: str, dns_only: bool = False) -> list[x509.GeneralName]:
+    """What a host's certificate names: `fqdn` only, or also localhost and the addresses."""
+    if dns_only:
+        return [x509.DNSName(fqdn)]
+    return [x509.DNSName(fqdn), x509.DNSName("localhost"),
+            x509.IPAddress(ipaddress.ip_address(address)),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+
+
 def issue_server_cert(ca_cert_pem: bytes, ca_key_pem: bytes, fqdn: str,
-                      address: str) -> tuple[bytes, bytes]:
+                      address: str, *, dns_only: bool = False) -> tuple[bytes, bytes]:
     """(certificate PEM, private key PEM) for one host, signed by the lab CA."""
     ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
     ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    san = x509.SubjectAlternativeName([
-        x509.DNSName(fqdn), x509.DNSName("localhost"),
-        x509.IPAddress(ipaddress.ip_address(address)),
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-    ])
+    san = x509.SubjectAlternativeName(subject_alt_names(fqdn, address, dns_only))
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name(fqdn)).issuer_name(ca_cert.subject)

@@ -27,19 +27,33 @@ REQUIRED: dict[str, str] = {
     "/usr/bin/ss": "iproute2",
     "/usr/sbin/sysctl": "procps",
     "/usr/bin/sudo": "sudo",
+    "/usr/bin/setpriv": "util-linux",
+    "/usr/share/roundcube/program": "roundcube-core",
+    "/var/lib/dbconfig-common/sqlite3/roundcube": "roundcube-sqlite3",
 }
 IP_BINARIES = ("/usr/sbin/ip", "/usr/bin/ip", "/sbin/ip", "/bin/ip")
 TEST_ONLY: dict[str, str] = {"/usr/bin/nmap": "nmap"}
 
-APT_PREFIX = (
-    "echo 'postfix postfix/main_mailer_type select Internet Site' | debconf-set-selections"
-    " && DEBIAN_FRONTEND=noninteractive apt-get install -y"
-)
+PRESEED = Path(__file__).with_name("debconf.preseed")
+# Without recommends (roundcube-core's pull in Apache), and with the CGI SAPI of the
+# machine's PHP: roundcube-core needs `php`, which apt would otherwise satisfy with
+# libapache2-mod-php. The lab serves Roundcube with `php -S` (php-cli).
+WEBMAIL = ("roundcube-core", "roundcube-sqlite3")
+
+
+def php_cgi_package() -> str:
+    """`php8.2-cgi` for the machine's PHP (from /usr/bin/php's target), else `php-cgi`."""
+    name = Path(os.path.realpath("/usr/bin/php")).name
+    return f"{name}-cgi" if name.startswith("php") and name != "php" else "php-cgi"
 
 
 def apt_command(packages: list[str]) -> str:
     """The exact command that installs `packages` without questions."""
-    return f"{APT_PREFIX} {' '.join(sorted(set(packages)))}"
+    wanted = set(packages)
+    if wanted & set(WEBMAIL):
+        wanted.add(php_cgi_package())
+    return (f"debconf-set-selections {PRESEED} && DEBIAN_FRONTEND=noninteractive "
+            f"apt-get install -y --no-install-recommends {' '.join(sorted(wanted))}")
 
 
 def missing_packages(extra: dict[str, str] | None = None) -> list[str]:

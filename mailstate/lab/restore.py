@@ -1,4 +1,4 @@
-"""Put a host's config trees back to the stock snapshot, touching only what differs.
+"""Put a host's config and mail trees back to the stock snapshot, touching only what differs.
 
 Every real-host test starts with `reset`, so it must cost milliseconds when nothing
 changed: files are compared by metadata first (a copy made with `cp -a` keeps mtime,
@@ -13,13 +13,20 @@ import shutil
 import stat
 from pathlib import Path
 
-# Which service reads which tree (Roundcube has no daemon here).
+from mailstate.lab.template import ROUNDCUBE_DB_DIR, TRUST_DIR
+
+# Which service must restart when a tree changed. Roundcube (`php -S`) reads its config
+# and database on every request; mailboxes and homes are data the daemons open per use.
 SERVICES_OF_TREE: dict[str, tuple[str, ...]] = {
     "etc/postfix": ("postfix",),
     "etc/dovecot": ("dovecot",),
     "etc/ssl": ("postfix", "dovecot"),
     "etc/ssh": ("sshd",),
     "etc/roundcube": (),
+    TRUST_DIR: (),
+    ROUNDCUBE_DB_DIR: (),
+    "var/mail": (),
+    "home": (),
 }
 
 
@@ -141,13 +148,11 @@ def restore_tree(stock: dict[str, Entry], live_root: Path) -> list[str]:
     return changed
 
 
-def restore_host(hostdir: Path) -> dict[str, list[str]]:
-    """Restore every config tree of one host; {tree: changed paths} for trees that changed.
+def restore_host(hostdir: Path, template: Path) -> dict[str, list[str]]:
+    """Restore every tree of one host; {tree: changed paths} for trees that changed.
 
-    The stock tree is the instance's `template/fs` (next to the host directories)
-    overlaid with the host's `own/` files.
+    The stock tree is its release's template `fs` overlaid with the host's `own/` files.
     """
-    template = hostdir.parent / "template" / "fs"
     result: dict[str, list[str]] = {}
     for tree in SERVICES_OF_TREE:
         stock = stock_entries(template / tree, hostdir / "own" / tree)

@@ -2,9 +2,11 @@
 
 The machine's own release (Debian 12 here) runs lab hosts from bind-mounted copies of its
 own trees. Another release (Debian 13: Postfix 3.10, Dovecot 2.4) needs its own packages:
-`debootstrap` builds a minimal root filesystem with the mail stack once (about a minute
-and 420 MB), cached under /var/cache/mailstate/rootfs keyed by release and package list,
-so CI and later runs reuse it. Hosts then run on a copy-on-write overlay of it, and tests
+`debootstrap` builds a minimal root filesystem with the mail stack, then a second stage
+installs Debian's Roundcube with SQLite inside it (chroot apt-get, the same debconf
+answers as this machine's, no web server). Built once (about 3 minutes, 480 MB), cached
+under /var/cache/mailstate/rootfs keyed by release, package lists and recipe, so CI and
+later runs reuse it. Hosts then run on a copy-on-write overlay of it, and tests
 that only need a release's tools (`doveconf` 2.4, `postconf -d` of 3.10) run them in an
 overlay with `chroot`, never writing into the cache.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
@@ -34,7 +37,12 @@ ALIASES: dict[str, str] = {"debian12": "bookworm", "12": "bookworm",
 # What a lab host of any release runs (the same set the machine installs for release 12).
 PACKAGES = ("openssh-server", "postfix", "dovecot-imapd", "dovecot-pop3d", "php-cli",
             "iproute2", "procps", "openssl", "ca-certificates", "python3", "sudo")
-RECIPE = 1  # bump when the build steps change, so caches are rebuilt
+# Second stage, with `apt-get --no-install-recommends` (recommends pull in Apache), plus
+# the CGI SAPI of the release's PHP: roundcube-core needs `php`, which any SAPI satisfies,
+# and apt would otherwise pick libapache2-mod-php. The lab serves Roundcube with `php -S`.
+WEBMAIL_PACKAGES = ("roundcube-core", "roundcube-sqlite3")
+PRESEED = Path(__file__).with_name("debconf.preseed")
+RECIPE = 2  # bump when the build steps change, so caches are rebuilt
 
 
 def release_name(name: str) -> str:
@@ -65,8 +73,14 @@ def native_release() -> str | None:
 def rootfs_dir(release: str) -> Path:
     """Where the cached root filesystem of `release` lives (built or not)."""
     release = release_name(release)
-    key = hashlib.sha256(repr((release, PACKAGES, RECIPE, MIRROR)).encode()).hexdigest()[:10]
-    return CACHE_ROOT / f"{release}-{key}"
+    return CACHE_ROOT / f"{release}-{_recipe_key(release)}"
+
+
+@functools.lru_cache(maxsize=8)
+def _recipe_key(release: str) -> str:
+    """What the build depends on; `lab status` asks for it on every call."""
+    recipe = (release, PACKAGES, WEBMAIL_PACKAGES, PRESEED.read_text(), RECIPE, MIRROR)
+    return hashlib.sha256(repr(recipe).encode()).hexdigest()[:10]
 
 
 def ensure_rootfs(release: str) -> Path:
@@ -105,10 +119,42 @@ def _build(release: str, target: Path) -> None:
     policy = work / "usr/sbin/policy-rc.d"
     policy.write_text("#!/bin/sh\nexit 101\n")
     policy.chmod(0o755)
+    _install_webmail(release, work, log)
     (work / ".mailstate-complete").write_text(f"{release}\n")
     if target.exists():
         subprocess.run(["rm", "-rf", "--one-file-system", str(target)], check=False)
     work.rename(target)
+
+
+# Runs as `sh -c SCRIPT - ROOT PACKAGES...` in a private mount namespace: /proc for the
+# package scripts vanishes with the namespace, so a failed build leaves no mount behind.
+_STAGE2 = r"""
+set -eu
+root=$1; shift
+mount -t proc proc "$root/proc"
+chroot "$root" debconf-set-selections  # the answers arrive on stdin
+php=$(chroot "$root" php -r 'echo PHP_MAJOR_VERSION, ".", PHP_MINOR_VERSION;')
+chroot "$root" apt-get install -y -q --no-install-recommends "$@" "php$php-cgi"
+chroot "$root" apt-get clean
+# Debian 13's postinst leaves the queue directories to Postfix's first start; make them
+# now (what that start's integrity check does), so every host can start without it.
+chroot "$root" postfix check
+"""
+
+
+def _install_webmail(release: str, work: Path, log: Path) -> None:
+    """Stage 2: Debian's Roundcube with SQLite (dbconfig-common), as on a real host."""
+    with open(log, "ab") as out, PRESEED.open("rb") as answers:
+        proc = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", _STAGE2, "-",
+             str(work), *WEBMAIL_PACKAGES],
+            stdin=answers, stdout=out, stderr=subprocess.STDOUT, check=False,
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+                 "DEBIAN_FRONTEND": "noninteractive"})
+    if proc.returncode != 0:
+        raise error(f"installing Roundcube into the {release} root filesystem failed "
+                    f"(exit {proc.returncode})", file=str(log),
+                    fix=f"read {log}; the mirror is {MIRROR}")
 
 
 @contextlib.contextmanager

@@ -153,7 +153,7 @@ CERT_PAIRS = (("smtpd_tls_cert_file", "smtpd_tls_key_file"),
 
 
 @rule("tls-cert-files", "error", "TLS certificate and key paths", "TLS_README; " +
-      "Dovecot 2.3 ssl_cert/ssl_key")
+      "Dovecot 2.3 ssl_cert/ssl_key, 2.4 ssl_server_cert_file/ssl_server_key_file")
 def cert_files(view: StateView) -> Iterator[Finding]:
     for cert, key in CERT_PAIRS:
         has_cert, has_key = cert in view.main_values, key in view.main_values
@@ -166,7 +166,8 @@ def cert_files(view: StateView) -> Iterator[Finding]:
         return
     paths = [(view.main_path(n), v) for n, v in view.main_values.items()
              if n.endswith(("_cert_file", "_key_file", "_CAfile")) and v]
-    for name in ("ssl_cert", "ssl_key", "ssl_ca"):
+    for name in ("ssl_cert", "ssl_key", "ssl_ca", "ssl_server_cert_file",
+                 "ssl_server_key_file", "ssl_server_ca_file"):  # 2.3 and 2.4 spellings
         value = view.dovecot_text(name)
         if value:
             paths.append((("dovecot", "settings", name), value.lstrip("<")))

@@ -34,7 +34,8 @@ def extra_typo(view: StateView) -> Iterator[Finding]:
     for name in extra:
         close = difflib.get_close_matches(name, list(KINDS), n=2, cutoff=0.85)
         if close and name not in NOT_PARAMETERS:
-            yield Finding(f"{name} is not a Postfix 3.7 parameter; Postfix will ignore it",
+            yield Finding(f"{name} is not a parameter of Postfix 3.7 or 3.10; Postfix will "
+                          "ignore it",
                           ("postfix", "main_extra", name),
                           fix="did you mean " + " or ".join(close) + "? (under postfix.main)")
 

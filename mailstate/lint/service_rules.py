@@ -43,8 +43,8 @@ def bare_protocols(view: StateView) -> Iterator[Finding]:
         yield Finding(f"protocols = {value} replaces what Debian's protocols.d enabled: "
                       "lmtp (or another installed protocol) silently stops",
                       ("dovecot", "settings", "protocols"),
-                      fix="remove it (the packages enable their protocols) or write "
-                          "'$protocols imap' style")
+                      fix="remove it (the packages enable their protocols); on Dovecot "
+                          "2.4 add one with protocols: {NAME: yes}")
 
 
 @rule("dovecot-plaintext-open", "error", "plain listeners open with cleartext auth allowed",

@@ -1,15 +1,17 @@
-"""What the state implies once applied to a stock Debian 12 host: effective values.
+"""What the state implies once applied to a stock Debian host: effective values.
 
 A state only lists what it changes. To judge it, lint needs the value a daemon will
 actually use: the state's own value, else Debian's stock configuration, else the
-program's built-in default. The same for master.cf services (`-o` beats main.cf) and
-Dovecot listeners (stock imap/imaps/pop3/pop3s exist unless the state closes them).
+program's built-in default (of the `--target` release's Postfix when one is given).
+The same for master.cf services (`-o` beats main.cf) and Dovecot listeners (stock
+imap/imaps/pop3/pop3s exist unless the state closes them; a listener's address is
+`address` in 2.3 and `listen` in 2.4, either spelling counts).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailstate.diagnostics import Location
 from mailstate.model.loader import ResolvedState
@@ -17,6 +19,9 @@ from mailstate.model.postfix import MasterServiceState
 from mailstate.model.postfix_params import DEFAULTS
 from mailstate.model.services import inet_host, inet_port
 from mailstate.model.values import render
+
+if TYPE_CHECKING:
+    from mailstate.releases.catalog import Target
 
 # Debian 12 stock main.cf values that differ from Postfix's built-in defaults.
 DEBIAN_MAIN: dict[str, str] = {
@@ -26,6 +31,9 @@ DEBIAN_MAIN: dict[str, str] = {
     "smtpd_tls_key_file": "/etc/ssl/private/ssl-cert-snakeoil.key",
     "compatibility_level": "3.6",
 }
+# Debian 13's stock main.cf differs from Debian 12's (for these checks) only here.
+DEBIAN_MAIN_BY_POSTFIX: dict[str, dict[str, str]] = {
+    "3.7": DEBIAN_MAIN, "3.10": {**DEBIAN_MAIN, "compatibility_level": "3.9"}}
 # Dovecot 2.3 built-in listeners (Debian's 10-master.conf only comments them).
 STOCK_LISTENERS: dict[tuple[str, str], tuple[int, bool]] = {
     ("service imap-login", "inet_listener imap"): (143, False),
@@ -61,10 +69,12 @@ class Listener:
 class StateView:
     """Effective values of a resolved state, plus locations for findings."""
 
-    def __init__(self, resolved: ResolvedState, existing_paths: set[str] | None = None) -> None:
+    def __init__(self, resolved: ResolvedState, existing_paths: set[str] | None = None,
+                 target: Target | None = None) -> None:
         self.resolved = resolved
         self.state = resolved.state
         self.existing_paths = existing_paths
+        self.target = target  # `lint --target`: the release the state is judged against
         self.main_values = self.state.postfix.main_values() if self.state.postfix else {}
 
     # -- locations ------------------------------------------------------------------
@@ -77,6 +87,12 @@ class StateView:
         value = self.main_values.get(name)
         if value is not None:
             return value
+        series = self.target.postfix if self.target else None
+        if series:
+            from mailstate.model.postfix_params import table
+
+            stock = DEBIAN_MAIN_BY_POSTFIX.get(series, DEBIAN_MAIN)
+            return stock.get(name, table(series).default(name) or "")
         return DEBIAN_MAIN.get(name, DEFAULTS.get(name, ""))
 
     def main_path(self, name: str) -> tuple[str, ...]:
@@ -141,7 +157,7 @@ class StateView:
                 port = int(body["port"])
             if port == 0:
                 continue
-            addresses = str(body.get("address") or listen)
+            addresses = str(body.get("address") or body.get("listen") or listen)
             ssl_value = body.get("ssl")
             result.append(Listener(
                 (service, name), port,

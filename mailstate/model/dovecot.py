@@ -76,7 +76,7 @@ def _int(value: Any) -> int:
 
 def _top_ssl(value: Any) -> str:
     if value == "required":
-        return value
+        return str(value)
     try:
         return "yes" if to_bool(value) else "no"
     except PydanticCustomError:

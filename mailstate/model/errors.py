@@ -2,7 +2,7 @@
 
 Each diagnostic names the path inside the document (`postfix.main.smtpd_tls_security_level`),
 what was expected and what was found. Unknown keys get a "did you mean" hint from the
-names valid at that place (for `postfix.main`: every Postfix 3.7 parameter). Validators
+names valid at that place (for `postfix.main`: every parameter of a supported Postfix). Validators
 that check a whole subtree (Dovecot settings, master options) report several problems at
 once through `model.problems.raise_problems`, whose sub-paths are resolved here.
 
@@ -112,7 +112,7 @@ def _unknown_key(doc: SourceDoc, loc: Sequence[str | int], path: DocPath) -> Dia
         if close:
             fix = "did you mean " + " or ".join(repr(c) for c in close) + "?"
         elif tuple(loc[:2]) == ("postfix", "main"):
-            fix = ("not a Postfix 3.7 parameter; if your Postfix has it, put it under "
+            fix = ("not a parameter of Postfix 3.7 or 3.10; if your Postfix has it, put it under "
                    "postfix.main_extra")
         elif len(known) <= 12:
             fix = "valid keys here: " + ", ".join(known)

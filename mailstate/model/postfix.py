@@ -1,8 +1,9 @@
 """Desired state of Postfix: main.cf parameters, master.cf services, lookup tables.
 
-`postfix.main` is a model with one typed, optional field per parameter Postfix 3.7
-knows (generated from `postconf -d`), so unknown names fail validation (with a "did you
-mean" hint added by `model.errors`) and editors complete names from the JSON Schema.
+`postfix.main` is a model with one typed, optional field per parameter a supported
+Postfix (3.7, 3.10) knows (generated from `postconf -d`; the host's own version is judged
+at plan time), so unknown names fail validation (with a "did you mean" hint added by
+`model.errors`) and editors complete names from the JSON Schema.
 A field set to `null` means "remove the parameter". Names Postfix knows but this table
 does not go in `postfix.main_extra`, untyped.
 """
@@ -92,14 +93,14 @@ def main_model_for(names: frozenset[str]) -> type[BaseModel]:
     not know are left out, so they fail as `extra_forbidden` at their own location.
     """
     known = sorted(n for n in names if n in postfix_params.KINDS)
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         "PostfixMain", __config__=_MAIN_CONFIG, **_main_fields(known))
-    model.__doc__ = "main.cf parameters Postfix 3.7 knows, typed; null removes one."
-    return model  # type: ignore[no-any-return]
+    model.__doc__ = "main.cf parameters Postfix 3.7/3.10 know, typed; null removes one."
+    return model
 
 
 def full_main_model() -> type[BaseModel]:
-    """Every Postfix 3.7 parameter: for the JSON Schema (editor completion)."""
+    """Every Postfix 3.7/3.10 parameter: for the JSON Schema (editor completion)."""
     return main_model_for(frozenset(postfix_params.KINDS))
 
 
@@ -218,7 +219,7 @@ class MasterServiceState(BaseModel):
 
 
 def _first_expected(exc: Exception) -> str:
-    errors = getattr(exc, "errors", lambda: [])()
+    errors: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
     if errors and errors[0].get("ctx", {}).get("expected"):
         return str(errors[0]["ctx"]["expected"])
     return errors[0]["msg"] if errors else str(exc)

@@ -1,1073 +1,149 @@
-# ruff: noqa: E501
-"""Every main.cf parameter Postfix knows, with its kind and built-in default.
+"""Every main.cf parameter the supported Postfix releases know, with kind and default.
 
-Generated once from `postconf -d` of Postfix 3.7.11 (Debian 12), the version mailstate
-targets: `postfix.main` accepts exactly these names, so a typo is caught before it reaches
-a server. The kind decides how a value is checked and rendered (see `values.py`); it is
-inferred from the default (`yes`/`no`: bool, digits: int, digits+unit: time) and refined
-by hand for enums. Parameters added by newer Postfix versions go in `postfix.main_extra`.
+The tables are generated from each release's own `postconf -d` (tools/release_tables.py
+writes `mailstate/releases/data/postfix_<series>.py`); the kind decides how a value is
+checked and rendered (see `values.py`). Two kinds of names exist:
+
+- built-in parameters (`smtpd_tls_security_level`), fixed per Postfix version;
+- `<service>_<suffix>` parameters (`smtp_destination_concurrency_limit`,
+  `dovecot_destination_recipient_limit`) that Postfix defines for every master.cf service
+  running a delivery agent: which suffixes a service gets depends on its command.
+
+`table(series)` is one release's table, loaded on first use (import time matters: a plan
+of Debian 12 hosts never reads the 3.10 table). `KINDS` and `DEFAULTS` answer for *any*
+supported release, for the state model: a name is accepted when some supported Postfix
+knows it, and the host's own version is judged at plan time (`releases.postfix`).
 """
 
 from __future__ import annotations
 
-# name kind default  (one per line; the default may be empty or contain spaces)
-_TABLE = """\
-2bounce_notice_recipient str postmaster
-access_map_defer_code int 450
-access_map_reject_code int 554
-address_verify_cache_cleanup_interval time 12h
-address_verify_default_transport str $default_transport
-address_verify_local_transport str $local_transport
-address_verify_map str btree:$data_directory/verify_cache
-address_verify_negative_cache bool yes
-address_verify_negative_expire_time time 3d
-address_verify_negative_refresh_time time 3h
-address_verify_pending_request_limit int 5000
-address_verify_poll_count int ${stress?{1}:{3}}
-address_verify_poll_delay time 3s
-address_verify_positive_expire_time time 31d
-address_verify_positive_refresh_time time 7d
-address_verify_relay_transport str $relay_transport
-address_verify_relayhost str $relayhost
-address_verify_sender str $double_bounce_sender
-address_verify_sender_dependent_default_transport_maps str $sender_dependent_default_transport_maps
-address_verify_sender_dependent_relayhost_maps str $sender_dependent_relayhost_maps
-address_verify_sender_ttl time 0s
-address_verify_service_name str verify
-address_verify_transport_maps str $transport_maps
-address_verify_virtual_transport str $virtual_transport
-alias_database str hash:/etc/aliases
-alias_maps str hash:/etc/aliases, nis:mail.aliases
-allow_mail_to_commands str alias, forward
-allow_mail_to_files str alias, forward
-allow_min_user bool no
-allow_percent_hack bool yes
-allow_untrusted_routing bool no
-alternate_config_directories str
-always_add_missing_headers bool no
-always_bcc str
-anvil_rate_time_unit time 60s
-anvil_status_update_time time 600s
-append_at_myorigin bool yes
-append_dot_mydomain str ${{$compatibility_level} <level {1} ? {yes} : {no}}
-application_event_drain_time time 100s
-authorized_flush_users str static:anyone
-authorized_mailq_users str static:anyone
-authorized_submit_users str static:anyone
-backwards_bounce_logfile_compatibility bool yes
-berkeley_db_create_buffer_size int 16777216
-berkeley_db_read_buffer_size int 131072
-best_mx_transport str
-biff bool yes
-body_checks str
-body_checks_size_limit int 51200
-bounce_notice_recipient str postmaster
-bounce_queue_lifetime time 5d
-bounce_service_name str bounce
-bounce_size_limit int 50000
-bounce_template_file str
-broken_sasl_auth_clients bool no
-bsmtp_delivery_slot_cost int $default_delivery_slot_cost
-bsmtp_delivery_slot_discount int $default_delivery_slot_discount
-bsmtp_delivery_slot_loan int $default_delivery_slot_loan
-bsmtp_destination_concurrency_failed_cohort_limit int $default_destination_concurrency_failed_cohort_limit
-bsmtp_destination_concurrency_limit int $default_destination_concurrency_limit
-bsmtp_destination_concurrency_negative_feedback int $default_destination_concurrency_negative_feedback
-bsmtp_destination_concurrency_positive_feedback int $default_destination_concurrency_positive_feedback
-bsmtp_destination_rate_delay time $default_destination_rate_delay
-bsmtp_destination_recipient_limit int $default_destination_recipient_limit
-bsmtp_extra_recipient_limit int $default_extra_recipient_limit
-bsmtp_initial_destination_concurrency int $initial_destination_concurrency
-bsmtp_minimum_delivery_slots int $default_minimum_delivery_slots
-bsmtp_recipient_limit int $default_recipient_limit
-bsmtp_recipient_refill_delay time $default_recipient_refill_delay
-bsmtp_recipient_refill_limit int $default_recipient_refill_limit
-bsmtp_time_limit time $command_time_limit
-bsmtp_transport_rate_delay time $default_transport_rate_delay
-canonical_classes str envelope_sender, envelope_recipient, header_sender, header_recipient
-canonical_maps str
-cleanup_replace_stray_cr_lf bool yes
-cleanup_service_name str cleanup
-command_directory str /usr/sbin
-command_execution_directory str
-command_expansion_filter str 1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
-command_time_limit time 1000s
-compatibility_level str 0
-config_directory str /etc/postfix
-confirm_delay_cleared bool no
-connection_cache_protocol_timeout time 5s
-connection_cache_service_name str scache
-connection_cache_status_update_time time 600s
-connection_cache_ttl_limit time 2s
-content_filter str
-cyrus_sasl_config_path str
-daemon_directory str /usr/lib/postfix/sbin
-daemon_table_open_error_is_fatal bool no
-daemon_timeout time 18000s
-data_directory str /var/lib/postfix
-debug_peer_level int 2
-debug_peer_list str
-debugger_command str
-default_database_type str hash
-default_delivery_slot_cost int 5
-default_delivery_slot_discount int 50
-default_delivery_slot_loan int 3
-default_delivery_status_filter str
-default_destination_concurrency_failed_cohort_limit int 1
-default_destination_concurrency_limit int 20
-default_destination_concurrency_negative_feedback int 1
-default_destination_concurrency_positive_feedback int 1
-default_destination_rate_delay time 0s
-default_destination_recipient_limit int 50
-default_extra_recipient_limit int 1000
-default_filter_nexthop str
-default_minimum_delivery_slots int 3
-default_privs str nobody
-default_process_limit int 100
-default_rbl_reply str $rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}
-default_recipient_limit int 20000
-default_recipient_refill_delay time 5s
-default_recipient_refill_limit int 100
-default_transport str smtp
-default_transport_rate_delay time 0s
-default_verp_delimiters str +=
-defer_code int 450
-defer_service_name str defer
-defer_transports str
-delay_logging_resolution_limit int 2
-delay_notice_recipient str postmaster
-delay_warning_time time 0h
-deliver_lock_attempts int 20
-deliver_lock_delay time 1s
-destination_concurrency_feedback_debug bool no
-detect_8bit_encoding_header bool yes
-disable_dns_lookups bool no
-disable_mime_input_processing bool no
-disable_mime_output_conversion bool no
-disable_verp_bounces bool no
-disable_vrfy_command bool no
-dns_ncache_ttl_fix_enable bool no
-dnsblog_reply_delay time 0s
-dnsblog_service_name str dnsblog
-dnssec_probe str ns:.
-dont_remove int 0
-double_bounce_sender str double-bounce
-duplicate_filter_limit int 1000
-empty_address_default_transport_maps_lookup_key str <>
-empty_address_local_login_sender_maps_lookup_key str <>
-empty_address_recipient str MAILER-DAEMON
-empty_address_relayhost_maps_lookup_key str <>
-enable_idna2003_compatibility bool no
-enable_long_queue_ids bool no
-enable_original_recipient bool yes
-enable_threaded_bounces bool no
-error_delivery_slot_cost int $default_delivery_slot_cost
-error_delivery_slot_discount int $default_delivery_slot_discount
-error_delivery_slot_loan int $default_delivery_slot_loan
-error_destination_concurrency_failed_cohort_limit int $default_destination_concurrency_failed_cohort_limit
-error_destination_concurrency_limit int $default_destination_concurrency_limit
-error_destination_concurrency_negative_feedback int $default_destination_concurrency_negative_feedback
-error_destination_concurrency_positive_feedback int $default_destination_concurrency_positive_feedback
-error_destination_rate_delay time $default_destination_rate_delay
-error_destination_recipient_limit int $default_destination_recipient_limit
-error_extra_recipient_limit int $default_extra_recipient_limit
-error_initial_destination_concurrency int $initial_destination_concurrency
-error_minimum_delivery_slots int $default_minimum_delivery_slots
-error_notice_recipient str postmaster
-error_recipient_limit int $default_recipient_limit
-error_recipient_refill_delay time $default_recipient_refill_delay
-error_recipient_refill_limit int $default_recipient_refill_limit
-error_service_name str error
-error_transport_rate_delay time $default_transport_rate_delay
-execution_directory_expansion_filter str 1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
-expand_owner_alias bool no
-export_environment str TZ MAIL_CONFIG LANG
-fallback_transport str
-fallback_transport_maps str
-fast_flush_domains str $relay_domains
-fast_flush_purge_time time 7d
-fast_flush_refresh_time time 12h
-fault_injection_code int 0
-flush_service_name str flush
-fork_attempts int 5
-fork_delay time 1s
-forward_expansion_filter str 1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
-forward_path str $home/.forward${recipient_delimiter}${extension}, $home/.forward
-frozen_delivered_to bool yes
-hash_queue_depth int 1
-hash_queue_names str deferred, defer
-header_address_token_limit int 10240
-header_checks str
-header_from_format str standard
-header_size_limit int 102400
-helpful_warnings bool yes
-home_mailbox str
-hopcount_limit int 50
-html_directory str /usr/share/doc/postfix/html
-ifmail_delivery_slot_cost int $default_delivery_slot_cost
-ifmail_delivery_slot_discount int $default_delivery_slot_discount
-ifmail_delivery_slot_loan int $default_delivery_slot_loan
-ifmail_destination_concurrency_failed_cohort_limit int $default_destination_concurrency_failed_cohort_limit
-ifmail_destination_concurrency_limit int $default_destination_concurrency_limit
-ifmail_destination_concurrency_negative_feedback int $default_destination_concurrency_negative_feedback
-ifmail_destination_concurrency_positive_feedback int $default_destination_concurrency_positive_feedback
-ifmail_destination_rate_delay time $default_destination_rate_delay
-ifmail_destination_recipient_limit int $default_destination_recipient_limit
-ifmail_extra_recipient_limit int $default_extra_recipient_limit
-ifmail_initial_destination_concurrency int $initial_destination_concurrency
-ifmail_minimum_delivery_slots int $default_minimum_delivery_slots
-ifmail_recipient_limit int $default_recipient_limit
-ifmail_recipient_refill_delay time $default_recipient_refill_delay
-ifmail_recipient_refill_limit int $default_recipient_refill_limit
-ifmail_time_limit time $command_time_limit
-ifmail_transport_rate_delay time $default_transport_rate_delay
-ignore_mx_lookup_error bool no
-import_environment str MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME
-in_flow_delay time 1s
-inet_interfaces str all
-inet_protocols inet_protocols all
-info_log_address_format str external
-initial_destination_concurrency int 5
-internal_mail_filter_classes str
-invalid_hostname_reject_code int 501
-ipc_idle time 5s
-ipc_timeout time 3600s
-ipc_ttl time 1000s
-known_tcp_ports str lmtp=24, smtp=25, smtps=submissions=465, submission=587
-line_length_limit int 2048
-lmdb_map_size int 16777216
-lmtp_address_preference str any
-lmtp_address_verify_target str rcpt
-lmtp_assume_final bool no
-lmtp_balance_inet_protocols bool yes
-lmtp_bind_address str
-lmtp_bind_address6 str
-lmtp_bind_address_enforce bool no
-lmtp_body_checks str
-lmtp_cname_overrides_servername bool no
-lmtp_connect_timeout time 0s
-lmtp_connection_cache_destinations str
-lmtp_connection_cache_on_demand bool yes
-lmtp_connection_cache_time_limit time 2s
-lmtp_connection_reuse_count_limit int 0
-lmtp_connection_reuse_time_limit time 300s
-lmtp_data_done_timeout time 600s
-lmtp_data_init_timeout time 120s
-lmtp_data_xfer_timeout time 180s
-lmtp_defer_if_no_mx_address_found bool no
-lmtp_delivery_slot_cost int $default_delivery_slot_cost
-lmtp_delivery_slot_discount int $default_delivery_slot_discount
-lmtp_delivery_slot_loan int $default_delivery_slot_loan
-lmtp_delivery_status_filter str $default_delivery_status_filter
-lmtp_destination_concurrency_failed_cohort_limit int $default_destination_concurrency_failed_cohort_limit
-lmtp_destination_concurrency_limit int $default_destination_concurrency_limit
-lmtp_destination_concurrency_negative_feedback int $default_destination_concurrency_negative_feedback
-lmtp_destination_concurrency_positive_feedback int $default_destination_concurrency_positive_feedback
-lmtp_destination_rate_delay time $default_destination_rate_delay
-lmtp_destination_recipient_limit int $default_destination_recipient_limit
-lmtp_discard_lhlo_keyword_address_maps str
-lmtp_discard_lhlo_keywords str
-lmtp_dns_reply_filter str
-lmtp_dns_resolver_options str
-lmtp_dns_support_level str
-lmtp_enforce_tls bool no
-lmtp_extra_recipient_limit int $default_extra_recipient_limit
-lmtp_fallback_relay str
-lmtp_generic_maps str
-lmtp_header_checks str
-lmtp_host_lookup str dns
-lmtp_initial_destination_concurrency int $initial_destination_concurrency
-lmtp_lhlo_name str $myhostname
-lmtp_lhlo_timeout time 300s
-lmtp_line_length_limit int 998
-lmtp_mail_timeout time 300s
-lmtp_mime_header_checks str
-lmtp_min_data_rate int 500
-lmtp_minimum_delivery_slots int $default_minimum_delivery_slots
-lmtp_mx_address_limit int 5
-lmtp_mx_session_limit int 2
-lmtp_nested_header_checks str
-lmtp_per_request_deadline bool ${lmtp_per_record_deadline?{$lmtp_per_record_deadline}:{no}}
-lmtp_pix_workaround_delay_time time 10s
-lmtp_pix_workaround_maps str
-lmtp_pix_workaround_threshold_time time 500s
-lmtp_pix_workarounds str disable_esmtp,delay_dotcrlf
-lmtp_quit_timeout time 300s
-lmtp_quote_rfc821_envelope bool yes
-lmtp_randomize_addresses bool yes
-lmtp_rcpt_timeout time 300s
-lmtp_recipient_limit int $default_recipient_limit
-lmtp_recipient_refill_delay time $default_recipient_refill_delay
-lmtp_recipient_refill_limit int $default_recipient_refill_limit
-lmtp_reply_filter str
-lmtp_rset_timeout time 20s
-lmtp_sasl_auth_cache_name str
-lmtp_sasl_auth_cache_time time 90d
-lmtp_sasl_auth_enable bool no
-lmtp_sasl_auth_soft_bounce bool yes
-lmtp_sasl_mechanism_filter str
-lmtp_sasl_password_maps str
-lmtp_sasl_path str
-lmtp_sasl_security_options str noplaintext, noanonymous
-lmtp_sasl_tls_security_options str $lmtp_sasl_security_options
-lmtp_sasl_tls_verified_security_options str $lmtp_sasl_tls_security_options
-lmtp_sasl_type str cyrus
-lmtp_send_dummy_mail_auth bool no
-lmtp_send_xforward_command bool no
-lmtp_sender_dependent_authentication bool no
-lmtp_skip_5xx_greeting bool yes
-lmtp_skip_quit_response bool no
-lmtp_starttls_timeout time 300s
-lmtp_tcp_port int 24
-lmtp_tls_CAfile str
-lmtp_tls_CApath str
-lmtp_tls_block_early_mail_reply bool no
-lmtp_tls_cert_file str
-lmtp_tls_chain_files str
-lmtp_tls_ciphers str medium
-lmtp_tls_connection_reuse bool no
-lmtp_tls_dcert_file str
-lmtp_tls_dkey_file str $lmtp_tls_dcert_file
-lmtp_tls_eccert_file str
-lmtp_tls_eckey_file str $lmtp_tls_eccert_file
-lmtp_tls_enforce_peername bool yes
-lmtp_tls_exclude_ciphers str
-lmtp_tls_fingerprint_cert_match str
-lmtp_tls_fingerprint_digest str ${{$compatibility_level} <level {3.6} ? {md5} : {sha256}}
-lmtp_tls_force_insecure_host_tlsa_lookup bool no
-lmtp_tls_key_file str $lmtp_tls_cert_file
-lmtp_tls_loglevel int 0
-lmtp_tls_mandatory_ciphers str medium
-lmtp_tls_mandatory_exclude_ciphers str
-lmtp_tls_mandatory_protocols str >=TLSv1
-lmtp_tls_note_starttls_offer bool no
-lmtp_tls_per_site str
-lmtp_tls_policy_maps str
-lmtp_tls_protocols str >=TLSv1
-lmtp_tls_scert_verifydepth int 9
-lmtp_tls_secure_cert_match str nexthop
-lmtp_tls_security_level tls_level
-lmtp_tls_servername str
-lmtp_tls_session_cache_database str
-lmtp_tls_session_cache_timeout time 3600s
-lmtp_tls_trust_anchor_file str
-lmtp_tls_verify_cert_match str hostname
-lmtp_tls_wrappermode bool no
-lmtp_transport_rate_delay time $default_transport_rate_delay
-lmtp_use_tls bool no
-lmtp_xforward_timeout time 300s
-local_command_shell str
-local_delivery_slot_cost int $default_delivery_slot_cost
-local_delivery_slot_discount int $default_delivery_slot_discount
-local_delivery_slot_loan int $default_delivery_slot_loan
-local_delivery_status_filter str $default_delivery_status_filter
-local_destination_concurrency_failed_cohort_limit int $default_destination_concurrency_failed_cohort_limit
-local_destination_concurrency_limit int 2
-local_destination_concurrency_negative_feedback int $default_destination_concurrency_negative_feedback
-local_destination_concurrency_positive_feedback int $default_destination_concurrency_positive_feedback
-local_destination_rate_delay time $default_destination_rate_delay
-local_destination_recipient_limit int 1
-local_extra_recipient_limit int $default_extra_recipient_limit
-local_header_rewrite_clients str permit_inet_interfaces
-local_initial_destination_concurrency int $initial_destination_concurrency
-local_login_sender_maps str static:*
-local_minimum_delivery_slots int $default_minimum_delivery_slots
-local_recipient_limit int $default_recipient_limit
-local_recipient_maps str proxy:unix:passwd.byname $alias_maps
-local_recipient_refill_delay time $default_recipient_refill_delay
-local_recipient_refill_limit int $default_recipient_refill_limit
-local_transport str local:$myhostname
-local_transport_rate_delay time $default_transport_rate_delay
-luser_relay str
-mail_name str Postfix
-mail_owner str postfix
-mail_release_date int 20240304
-mail_spool_directory str /var/mail
-mail_version str 3.7.11
-mailbox_command str
-mailbox_command_maps str
-mailbox_delivery_lock str fcntl, dotlock
-mailbox_size_limit int 51200000
-mailbox_transport str
-mailbox_transport_maps str
-maildrop_delivery_slot_cost int $default_delivery_slot_cost
-maildrop_delivery_slot_discount int $default_delivery_slot_discount
-maildrop_delivery_slot_loan int $default_delivery_slot_loan
-maildrop_destination_concurrency_failed_cohort_limit int $default_destination_concurrency_failed_cohort_limit
-maildrop_destination_concurrency_limit int $default_destination_concurrency_limit
-maildrop_destination_concurrency_negative_feedback int $default_destination_concurrency_negative_feedback
-maildrop_destination_concurrency_positive_feedback int $default_destination_concurrency_positive_feedback
-maildrop_destination_rate_delay time $default_destination_rate_delay
-maildrop_destination_recipient_limit int $default_destination_recipient_limit
-maildrop_extra_recipient_limit int $default_extra_recipient_limit
-maildrop_initial_destination_concurrency int $initial_destination_concurrency
-maildrop_minimum_delivery_slots int $default_minimum_delivery_slots
-maildrop_recipient_limit int $default_recipient_limit
-maildrop_recipient_refill_delay time $default_recipient_refill_delay
-maildrop_recipient_refill_limit int $default_recipient_refill_limit
-maildrop_time_limit time $command_time_limit
-maildrop_transport_rate_delay time $default_transport_rate_delay
-maillog_file str
-maillog_file_compressor str gzip
-maillog_file_prefixes str /var, /dev/stdout
-maillog_file_rotate_suffix str %Y%m%d-%H%M%S
-mailman_delivery_slot_cost int $default_delivery_slot_cost
-mailman_delivery_slot_discount int $default_delivery_slot_discount
-mailman_delivery_slot_loan int $default_delivery_slot_loan
-mailman_destination_concurrency_failed_cohort_limit int $default_destination_concurrency_failed_cohort_limit
-mailman_destination_concurrency_limit int $default_destination_concurrency_limit
-mailman_destination_concurrency_negative_feedback int $default_destination_concurrency_negative_feedback
-mailman_destination_concurrency_positive_feedback int $default_destination_concurrency_positive_feedback
-mailman_destination_rate_delay time $default_destination_rate_delay
-mailman_destination_recipient_limit int $default_destination_recipient_limit
-mailman_extra_recipient_limit int $default_extra_recipient_limit
-mailman_initial_destination_concurrency int $initial_destination_concurrency
-mailman_minimum_delivery_slots int $default_minimum_delivery_slots
-mailman_recipient_limit int $default_recipient_limit
-mailman_recipient_refill_delay time $default_recipient_refill_delay
-mailman_recipient_refill_limit int $default_recipient_refill_limit
-mailman_time_limit time $command_time_limit
-mailman_transport_rate_delay time $default_transport_rate_delay
-mailq_path str /usr/bin/mailq
-manpage_directory str /usr/share/man
-maps_rbl_domains str
-maps_rbl_reject_code int 554
-masquerade_classes str envelope_sender, header_sender, header_recipient
-masquerade_domains str
-masquerade_exceptions str
-master_service_disable str
-max_idle time 100s
-max_use int 100
-maximal_backoff_time time 4000s
-maximal_queue_lifetime time 5d
-message_drop_headers str bcc, content-length, resent-bcc, return-path
-message_reject_characters str
-message_size_limit int 10240000
-message_strip_characters str
-meta_directory str /etc/postfix
-milter_command_timeout time 30s
-milter_connect_macros str j {daemon_name} {daemon_addr} v _
-milter_connect_timeout time 30s
-milter_content_timeout time 300s
-milter_data_macros str i
-milter_default_action str tempfail
-milter_end_of_data_macros str i
-milter_end_of_header_macros str i
-milter_header_checks str
-milter_helo_macros str {tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}
-milter_macro_daemon_name str $myhostname
-milter_macro_defaults str
-milter_macro_v str $mail_name $mail_version
-milter_mail_macros str i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}
-milter_protocol int 6
-milter_rcpt_macros str i {rcpt_addr} {rcpt_host} {rcpt_mailer}
-milter_unknown_command_macros str
-mime_boundary_length_limit int 2048
-mime_header_checks str $header_checks
-mime_nesting_limit int 100
-minimal_backoff_time time 300s
-multi_instance_directories str
-multi_instance_enable bool no
-multi_instance_group str
-multi_instance_name str
-multi_instance_wrapper str
-multi_recipient_bounce_reject_code int 550
-mydestination str $myhostname, localhost.$mydomain, localhost
-mydomain str localdomain
-myhostname str vm.localdomain
-mynetworks str 127.0.0.0/8 192.0.2.0/24 [::1]/128 [fd00::]/64 [fe80::]/64
-mynetworks_style str ${{$compatibility_level} <level {2} ? {subnet} : {host}}
-myorigin str $myhostname
-nested_header_checks str $header_checks
-newaliases_path str /usr/bin/newaliases
-non_fqdn_reject_code int 504
-non_smtpd_milters str
-notify_classes str resource, software
-openssl_path str openssl
-owner_request_special bool yes
-parent_domain_matches_subdomains str debug_peer_list,fast_flush_domains,mynetworks,permit_mx_backup_networks,qmqpd_authorized_clients,relay_domains,smtpd_access_maps
-permit_mx_backup_networks str
-pickup_service_name str pickup
-pipe_delivery_status_filter str $default_delivery_status_filter
-plaintext_reject_code int 450
-postlog_service_name str postlog
-postlogd_watchdog_timeout time 10s
-postmulti_control_commands str reload flush
-postmulti_start_commands str start
-postmulti_stop_commands str stop abort drain quick-stop
-postscreen_access_list str permit_mynetworks
-postscreen_allowlist_interfaces str ${postscreen_whitelist_interfaces?{$postscreen_whitelist_interfaces}:{static:all}}
-postscreen_bare_newline_action str ignore
-postscreen_bare_newline_enable bool no
-postscreen_bare_newline_ttl time 30d
-postscreen_cache_cleanup_interval time 12h
-postscreen_cache_map str btree:$data_directory/postscreen_cache
-postscreen_cache_retention_time time 7d
-postscreen_client_connection_count_limit int $smtpd_client_connection_count_limit
-postscreen_command_count_limit int 20
-postscreen_command_filter str
-postscreen_command_time_limit time ${stress?{10}:{300}}s
-postscreen_denylist_action str ${postscreen_blacklist_action?{$postscreen_blacklist_action}:{ignore}}
-postscreen_disable_vrfy_command bool $disable_vrfy_command
-postscreen_discard_ehlo_keyword_address_maps str $smtpd_discard_ehlo_keyword_address_maps
-postscreen_discard_ehlo_keywords str $smtpd_discard_ehlo_keywords
-postscreen_dnsbl_action str ignore
-postscreen_dnsbl_allowlist_threshold str ${postscreen_dnsbl_whitelist_threshold?{$postscreen_dnsbl_whitelist_threshold}:{0}}
-postscreen_dnsbl_max_ttl str ${postscreen_dnsbl_ttl?{$postscreen_dnsbl_ttl}:{1}}h
-postscreen_dnsbl_min_ttl time 60s
-postscreen_dnsbl_reply_map str
-postscreen_dnsbl_sites str
-postscreen_dnsbl_threshold int 1
-postscreen_dnsbl_timeout time 10s
-postscreen_enforce_tls bool $smtpd_enforce_tls
-postscreen_expansion_filter str $smtpd_expansion_filter
-postscreen_forbidden_commands str $smtpd_forbidden_commands
-postscreen_greet_action str ignore
-postscreen_greet_banner str $smtpd_banner
-postscreen_greet_ttl time 1d
-postscreen_greet_wait time ${stress?{2}:{6}}s
-postscreen_helo_required bool $smtpd_helo_required
-postscreen_non_smtp_command_action str drop
-postscreen_non_smtp_command_enable bool no
-postscreen_non_smtp_command_ttl time 30d
-postscreen_pipelining_action str enforce
-postscreen_pipelining_enable bool no
-postscreen_pipelining_ttl time 30d
-postscreen_post_queue_limit int $default_process_limit
-postscreen_pre_queue_limit int $default_process_limit
-postscreen_reject_footer str $smtpd_reject_footer
-postscreen_reject_footer_maps str $smtpd_reject_footer_maps
-postscreen_tls_security_level tls_level $smtpd_tls_security_level
-postscreen_upstream_proxy_protocol str
-postscreen_upstream_proxy_timeout time 5s
-postscreen_use_tls bool $smtpd_use_tls
-postscreen_watchdog_timeout time 10s
-prepend_delivered_header str command, file, forward
-process_id int 13083
-process_id_directory str pid
-process_name str postconf
-propagate_unmatched_extensions str canonical, virtual
-proxy_interfaces str
-proxy_read_maps str $local_recipient_maps $mydestination $virtual_alias_maps $virtual_alias_domains $virtual_mailbox_maps $virtual_mailbox_domains $relay_recipient_maps $relay_domains $canonical_maps $sender_canonical_maps $recipient_canonical_maps $relocated_maps $transport_maps $mynetworks $smtpd_sender_login_maps $sender_bcc_maps $recipient_bcc_maps $smtp_generic_maps $lmtp_generic_maps $alias_maps $smtpd_client_restrictions $smtpd_helo_restrictions $smtpd_sender_restrictions $smtpd_relay_restrictions $smtpd_recipient_restrictions $address_verify_sender_dependent_default_transport_maps $address_verify_sender_dependent_relayhost_maps $address_verify_transport_maps $fallback_transport_maps $lmtp_discard_lhlo_keyword_address_maps $lmtp_pix_workaround_maps $lmtp_sasl_password_maps $lmtp_tls_policy_maps $mailbox_command_maps $mailbox_transport_maps $postscreen_discard_ehlo_keyword_address_maps $rbl_reply_maps $sender_dependent_default_transport_maps $sender_dependent_relayhost_maps $smtp_discard_ehlo_keyword_address_maps $smtp_pix_workaround_maps $smtp_sasl_password_maps $smtp_tls_policy_maps $smtpd_discard_ehlo_keyword_address_maps $smtpd_milter_maps $virtual_gid_maps $virtual_uid_maps $local_login_sender_maps $postscreen_reject_footer_maps $smtpd_reject_footer_maps $tls_server_sni_maps $tlsproxy_client_policy_maps $default_delivery_status_filter $lmtp_delivery_status_filter $lmtp_dns_reply_filter $lmtp_reply_filter $local_delivery_status_filter $pipe_delivery_status_filter $postscreen_command_filter $smtp_delivery_status_filter $smtp_dns_reply_filter $smtp_reply_filter $smtpd_command_filter $smtpd_dns_reply_filter $virtual_delivery_status_filter $body_checks $header_checks $lmtp_body_checks $lmtp_header_checks $lmtp_mime_header_checks $lmtp_nested_header_checks $milter_header_checks $mime_header_checks $nested_header_checks $smtp_body_checks $smtp_header_checks $smtp_mime_header_checks $smtp_nested_header_checks
-proxy_write_maps str $smtp_sasl_auth_cache_name $lmtp_sasl_auth_cache_name $address_verify_map $postscreen_cache_map
-proxymap_service_name str proxymap
-proxywrite_service_name str proxywrite
-qmgr_clog_warn_time time 300s
-qmgr_daemon_timeout time 1000s
-qmgr_fudge_factor int 100
-qmgr_ipc_timeout time 60s
-qmgr_message_active_limit int 20000
-qmgr_message_recipient_limit int 20000
-qmgr_message_recipient_minimum int 10
-qmqpd_authorized_clients str
-qmqpd_client_port_logging bool no
-qmqpd_error_delay time 1s
-qmqpd_timeout time 300s
-queue_directory str /var/spool/postfix
-queue_file_attribute_count_limit int 100
-queue_minfree int 0
-queue_run_delay time 300s
-queue_service_name str qmgr
-rbl_reply_maps str
-readme_directory str /usr/share/doc/postfix
-receive_override_options str
-recipient_bcc_maps str
-recipient_canonical_classes str envelope_recipient, header_recipient
-recipient_canonical_maps str
-recipient_delimiter str
-reject_code int 554
-reject_tempfail_action str defer_if_permit
-relay_clientcerts str
-relay_delivery_slot_cost int $default_delivery_slot_cost
-relay_delivery_slot_discount int $default_delivery_slot_discount
-relay_delivery_slot_loan int $default_delivery_slot_loan
-relay_destination_concurrency_failed_cohort_limit int $default_destination_concurrency_failed_cohort_limit
-relay_destination_concurrency_limit int $default_destination_concurrency_limit
-relay_destination_concurrency_negative_feedback int $default_destination_concurrency_negative_feedback
-relay_destination_concurrency_positive_feedback int $default_destination_concurrency_positive_feedback
-relay_destination_rate_delay time $default_destination_rate_delay
-relay_destination_recipient_limit int $default_destination_recipient_limit
-relay_domains str ${{$compatibility_level} <level {2} ? {$mydestination} : {}}
-relay_domains_reject_code int 554
-relay_extra_recipient_limit int $default_extra_recipient_limit
-relay_initial_destination_concurrency int $initial_destination_concurrency
-relay_minimum_delivery_slots int $default_minimum_delivery_slots
-relay_recipient_limit int $default_recipient_limit
-relay_recipient_maps str
-relay_recipient_refill_delay time $default_recipient_refill_delay
-relay_recipient_refill_limit int $default_recipient_refill_limit
-relay_transport str relay
-relay_transport_rate_delay time $default_transport_rate_delay
-relayhost str
-relocated_maps str
-remote_header_rewrite_domain str
-require_home_directory bool no
-reset_owner_alias bool no
-resolve_dequoted_address bool yes
-resolve_null_domain bool no
-resolve_numeric_domain bool no
-respectful_logging str ${{$compatibility_level} <level {3.6} ? {no} : {yes}}
-retry_delivery_slot_cost int $default_delivery_slot_cost
-retry_delivery_slot_discount int $default_delivery_slot_discount
-retry_delivery_slot_loan int $default_delivery_slot_loan
-retry_destination_concurrency_failed_cohort_limit int $default_destination_concurrency_failed_cohort_limit
-retry_destination_concurrency_limit int $default_destination_concurrency_limit
-retry_destination_concurrency_negative_feedback int $default_destination_concurrency_negative_feedback
-retry_destination_concurrency_positive_feedback int $default_destination_concurrency_positive_feedback
-retry_destination_rate_delay time $default_destination_rate_delay
-retry_destination_recipient_limit int $default_destination_recipient_limit
-retry_extra_recipient_limit int $default_extra_recipient_limit
-retry_initial_destination_concurrency int $initial_destination_concurrency
-retry_minimum_delivery_slots int $default_minimum_delivery_slots
-retry_recipient_limit int $default_recipient_limit
-retry_recipient_refill_delay time $default_recipient_refill_delay
-retry_recipient_refill_limit int $default_recipient_refill_limit
-retry_transport_rate_delay time $default_transport_rate_delay
-rewrite_service_name str rewrite
-sample_directory str /etc/postfix
-scalemail-backend_delivery_slot_cost int $default_delivery_slot_cost
-scalemail-backend_delivery_slot_discount int $default_delivery_slot_discount
-scalemail-backend_delivery_slot_loan int $default_delivery_slot_loan
-scalemail-backend_destination_concurrency_failed_cohort_limit int $default_destination_concurrency_failed_cohort_limit
-scalemail-backend_destination_concurrency_limit int $default_destination_concurrency_limit
-scalemail-backend_destination_concurrency_negative_feedback int $default_destination_concurrency_negative_feedback
-scalemail-backend_destination_concurrency_positive_feedback int $default_destination_concurrency_positive_feedback
-scalemail-backend_destination_rate_delay time $default_destination_rate_delay
-scalemail-backend_destination_recipient_limit int $default_destination_recipient_limit
-scalemail-backend_extra_recipient_limit int $default_extra_recipient_limit
-scalemail-backend_initial_destination_concurrency int $initial_destination_concurrency
-scalemail-backend_minimum_delivery_slots int $default_minimum_delivery_slots
-scalemail-backend_recipient_limit int $default_recipient_limit
-scalemail-backend_recipient_refill_delay time $default_recipient_refill_delay
-scalemail-backend_recipient_refill_limit int $default_recipient_refill_limit
-scalemail-backend_time_limit time $command_time_limit
-scalemail-backend_transport_rate_delay time $default_transport_rate_delay
-send_cyrus_sasl_authzid bool no
-sender_bcc_maps str
-sender_canonical_classes str envelope_sender, header_sender
-sender_canonical_maps str
-sender_dependent_default_transport_maps str
-sender_dependent_relayhost_maps str
-sendmail_fix_line_endings str always
-sendmail_path str /usr/sbin/sendmail
-service_name str
-service_throttle_time time 60s
-setgid_group str postdrop
-shlib_directory str /usr/lib/postfix
-show_user_unknown_table_name bool yes
-showq_service_name str showq
-smtp_address_preference str any
-smtp_address_verify_target str rcpt
-smtp_always_send_ehlo bool yes
-smtp_balance_inet_protocols bool yes
-smtp_bind_address str
-smtp_bind_address6 str
-smtp_bind_address_enforce bool no
-smtp_body_checks str
-smtp_cname_overrides_servername bool no
-smtp_connect_timeout time 30s
-smtp_connection_cache_destinations str
-smtp_connection_cache_on_demand bool yes
-smtp_connection_cache_time_limit time 2s
-smtp_connection_reuse_count_limit int 0
-smtp_connection_reuse_time_limit time 300s
-smtp_data_done_timeout time 600s
-smtp_data_init_timeout time 120s
-smtp_data_xfer_timeout time 180s
-smtp_defer_if_no_mx_address_found bool no
-smtp_delivery_slot_cost int $default_delivery_slot_cost
-smtp_delivery_slot_discount int $default_delivery_slot_discount
-smtp_delivery_slot_loan int $default_delivery_slot_loan
-smtp_delivery_status_filter str $default_delivery_status_filter
-smtp_destination_concurrency_failed_cohort_limit int $default_destination_concurrency_failed_cohort_limit
-smtp_destination_concurrency_limit int $default_destination_concurrency_limit
-smtp_destination_concurrency_negative_feedback int $default_destination_concurrency_negative_feedback
-smtp_destination_concurrency_positive_feedback int $default_destination_concurrency_positive_feedback
-smtp_destination_rate_delay time $default_destination_rate_delay
-smtp_destination_recipient_limit int $default_destination_recipient_limit
-smtp_discard_ehlo_keyword_address_maps str
-smtp_discard_ehlo_keywords str
-smtp_dns_reply_filter str
-smtp_dns_resolver_options str
-smtp_dns_support_level str
-smtp_enforce_tls bool no
-smtp_extra_recipient_limit int $default_extra_recipient_limit
-smtp_fallback_relay str $fallback_relay
-smtp_generic_maps str
-smtp_header_checks str
-smtp_helo_name str $myhostname
-smtp_helo_timeout time 300s
-smtp_host_lookup str dns
-smtp_initial_destination_concurrency int $initial_destination_concurrency
-smtp_line_length_limit int 998
-smtp_mail_timeout time 300s
-smtp_mime_header_checks str
-smtp_min_data_rate int 500
-smtp_minimum_delivery_slots int $default_minimum_delivery_slots
-smtp_mx_address_limit int 5
-smtp_mx_session_limit int 2
-smtp_nested_header_checks str
-smtp_never_send_ehlo bool no
-smtp_per_request_deadline bool ${smtp_per_record_deadline?{$smtp_per_record_deadline}:{no}}
-smtp_pix_workaround_delay_time time 10s
-smtp_pix_workaround_maps str
-smtp_pix_workaround_threshold_time time 500s
-smtp_pix_workarounds str disable_esmtp,delay_dotcrlf
-smtp_quit_timeout time 300s
-smtp_quote_rfc821_envelope bool yes
-smtp_randomize_addresses bool yes
-smtp_rcpt_timeout time 300s
-smtp_recipient_limit int $default_recipient_limit
-smtp_recipient_refill_delay time $default_recipient_refill_delay
-smtp_recipient_refill_limit int $default_recipient_refill_limit
-smtp_reply_filter str
-smtp_rset_timeout time 20s
-smtp_sasl_auth_cache_name str
-smtp_sasl_auth_cache_time time 90d
-smtp_sasl_auth_enable bool no
-smtp_sasl_auth_soft_bounce bool yes
-smtp_sasl_mechanism_filter str
-smtp_sasl_password_maps str
-smtp_sasl_path str
-smtp_sasl_security_options str noplaintext, noanonymous
-smtp_sasl_tls_security_options str $smtp_sasl_security_options
-smtp_sasl_tls_verified_security_options str $smtp_sasl_tls_security_options
-smtp_sasl_type str cyrus
-smtp_send_dummy_mail_auth bool no
-smtp_send_xforward_command bool no
-smtp_sender_dependent_authentication bool no
-smtp_skip_5xx_greeting bool yes
-smtp_skip_quit_response bool yes
-smtp_starttls_timeout time 300s
-smtp_tcp_port str smtp
-smtp_tls_CAfile str
-smtp_tls_CApath str
-smtp_tls_block_early_mail_reply bool no
-smtp_tls_cert_file str
-smtp_tls_chain_files str
-smtp_tls_ciphers str medium
-smtp_tls_connection_reuse bool no
-smtp_tls_dane_insecure_mx_policy str ${{$smtp_tls_security_level} == {dane} ? {dane} : {may}}
-smtp_tls_dcert_file str
-smtp_tls_dkey_file str $smtp_tls_dcert_file
-smtp_tls_eccert_file str
-smtp_tls_eckey_file str $smtp_tls_eccert_file
-smtp_tls_enforce_peername bool yes
-smtp_tls_exclude_ciphers str
-smtp_tls_fingerprint_cert_match str
-smtp_tls_fingerprint_digest str ${{$compatibility_level} <level {3.6} ? {md5} : {sha256}}
-smtp_tls_force_insecure_host_tlsa_lookup bool no
-smtp_tls_key_file str $smtp_tls_cert_file
-smtp_tls_loglevel int 0
-smtp_tls_mandatory_ciphers str medium
-smtp_tls_mandatory_exclude_ciphers str
-smtp_tls_mandatory_protocols str >=TLSv1
-smtp_tls_note_starttls_offer bool no
-smtp_tls_per_site str
-smtp_tls_policy_maps str
-smtp_tls_protocols str >=TLSv1
-smtp_tls_scert_verifydepth int 9
-smtp_tls_secure_cert_match str nexthop, dot-nexthop
-smtp_tls_security_level tls_level
-smtp_tls_servername str
-smtp_tls_session_cache_database str
-smtp_tls_session_cache_timeout time 3600s
-smtp_tls_trust_anchor_file str
-smtp_tls_verify_cert_match str hostname
-smtp_tls_wrappermode bool no
-smtp_transport_rate_delay time $default_transport_rate_delay
-smtp_use_tls bool no
-smtp_xforward_timeout time 300s
-smtpd_authorized_verp_clients str $authorized_verp_clients
-smtpd_authorized_xclient_hosts str
-smtpd_authorized_xforward_hosts str
-smtpd_banner str $myhostname ESMTP $mail_name
-smtpd_client_auth_rate_limit int 0
-smtpd_client_connection_count_limit int 50
-smtpd_client_connection_rate_limit int 0
-smtpd_client_event_limit_exceptions str ${smtpd_client_connection_limit_exceptions:$mynetworks}
-smtpd_client_message_rate_limit int 0
-smtpd_client_new_tls_session_rate_limit int 0
-smtpd_client_port_logging bool no
-smtpd_client_recipient_rate_limit int 0
-smtpd_client_restrictions str
-smtpd_command_filter str
-smtpd_data_restrictions str
-smtpd_delay_open_until_valid_rcpt bool yes
-smtpd_delay_reject bool yes
-smtpd_discard_ehlo_keyword_address_maps str
-smtpd_discard_ehlo_keywords str
-smtpd_dns_reply_filter str
-smtpd_end_of_data_restrictions str
-smtpd_enforce_tls bool no
-smtpd_error_sleep_time time 1s
-smtpd_etrn_restrictions str
-smtpd_expansion_filter str \t\40!"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~
-smtpd_forbid_bare_newline bool no
-smtpd_forbid_bare_newline_exclusions str $mynetworks
-smtpd_forbid_bare_newline_reject_code int 550
-smtpd_forbid_unauth_pipelining bool no
-smtpd_forbidden_commands str CONNECT GET POST regexp:{{/^[^A-Z]/ Bogus}}
-smtpd_hard_error_limit int ${stress?{1}:{20}}
-smtpd_helo_required bool no
-smtpd_helo_restrictions str
-smtpd_history_flush_threshold int 100
-smtpd_junk_command_limit int ${stress?{1}:{100}}
-smtpd_log_access_permit_actions str
-smtpd_milter_maps str
-smtpd_milters str
-smtpd_min_data_rate int 500
-smtpd_noop_commands str
-smtpd_null_access_lookup_key str <>
-smtpd_peername_lookup bool yes
-smtpd_per_request_deadline bool ${smtpd_per_record_deadline?{$smtpd_per_record_deadline}:{${stress?{yes}:{no}}}}
-smtpd_policy_service_default_action str 451 4.3.5 Server configuration problem
-smtpd_policy_service_max_idle time 300s
-smtpd_policy_service_max_ttl time 1000s
-smtpd_policy_service_policy_context str
-smtpd_policy_service_request_limit int 0
-smtpd_policy_service_retry_delay time 1s
-smtpd_policy_service_timeout time 100s
-smtpd_policy_service_try_limit int 2
-smtpd_proxy_ehlo str $myhostname
-smtpd_proxy_filter str
-smtpd_proxy_options str
-smtpd_proxy_timeout time 100s
-smtpd_recipient_limit int 1000
-smtpd_recipient_overshoot_limit int 1000
-smtpd_recipient_restrictions str
-smtpd_reject_footer str
-smtpd_reject_footer_maps str
-smtpd_reject_unlisted_recipient bool yes
-smtpd_reject_unlisted_sender bool no
-smtpd_relay_before_recipient_restrictions str ${{$compatibility_level} <level {3.6} ? {no} : {yes}}
-smtpd_relay_restrictions str ${{$compatibility_level} <level {1} ? {} : {permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination}}
-smtpd_restriction_classes str
-smtpd_sasl_auth_enable bool no
-smtpd_sasl_authenticated_header bool no
-smtpd_sasl_exceptions_networks str
-smtpd_sasl_local_domain str
-smtpd_sasl_mechanism_filter str !external, static:rest
-smtpd_sasl_path str smtpd
-smtpd_sasl_response_limit int 12288
-smtpd_sasl_security_options str noanonymous
-smtpd_sasl_service str smtp
-smtpd_sasl_tls_security_options str $smtpd_sasl_security_options
-smtpd_sasl_type str cyrus
-smtpd_sender_login_maps str
-smtpd_sender_restrictions str
-smtpd_service_name str smtpd
-smtpd_soft_error_limit int 10
-smtpd_starttls_timeout time ${stress?{10}:{300}}s
-smtpd_timeout time ${stress?{10}:{300}}s
-smtpd_tls_CAfile str
-smtpd_tls_CApath str
-smtpd_tls_always_issue_session_ids bool yes
-smtpd_tls_ask_ccert bool no
-smtpd_tls_auth_only bool no
-smtpd_tls_ccert_verifydepth int 9
-smtpd_tls_cert_file str
-smtpd_tls_chain_files str
-smtpd_tls_ciphers str medium
-smtpd_tls_dcert_file str
-smtpd_tls_dh1024_param_file str
-smtpd_tls_dh512_param_file str
-smtpd_tls_dkey_file str $smtpd_tls_dcert_file
-smtpd_tls_eccert_file str
-smtpd_tls_eckey_file str $smtpd_tls_eccert_file
-smtpd_tls_eecdh_grade str auto
-smtpd_tls_exclude_ciphers str
-smtpd_tls_fingerprint_digest str ${{$compatibility_level} <level {3.6} ? {md5} : {sha256}}
-smtpd_tls_key_file str $smtpd_tls_cert_file
-smtpd_tls_loglevel int 0
-smtpd_tls_mandatory_ciphers str medium
-smtpd_tls_mandatory_exclude_ciphers str
-smtpd_tls_mandatory_protocols str >=TLSv1
-smtpd_tls_protocols str >=TLSv1
-smtpd_tls_received_header bool no
-smtpd_tls_req_ccert bool no
-smtpd_tls_security_level tls_level
-smtpd_tls_session_cache_database str
-smtpd_tls_session_cache_timeout time 3600s
-smtpd_tls_wrappermode bool no
-smtpd_upstream_proxy_protocol str
-smtpd_upstream_proxy_timeout time 5s
-smtpd_use_tls bool no
-smtputf8_autodetect_classes str sendmail, verify
-smtputf8_enable str ${{$compatibility_level} <level {1} ? {no} : {yes}}
-soft_bounce bool no
-stale_lock_time time 500s
-stress str
-strict_7bit_headers bool no
-strict_8bitmime bool no
-strict_8bitmime_body bool no
-strict_mailbox_ownership bool yes
-strict_mime_encoding_domain bool no
-strict_rfc821_envelopes bool no
-strict_smtputf8 bool no
-sun_mailtool_compatibility bool no
-swap_bangpath bool yes
-syslog_facility str mail
-syslog_name str ${multi_instance_name?{$multi_instance_name}:{postfix}}
-tcp_windowsize int 0
-tls_append_default_CA bool no
-tls_config_file str default
-tls_config_name str
-tls_daemon_random_bytes int 32
-tls_dane_digests str sha512 sha256
-tls_disable_workarounds str
-tls_eecdh_auto_curves str X25519 X448 prime256v1 secp521r1 secp384r1
-tls_eecdh_strong_curve str prime256v1
-tls_eecdh_ultra_curve str secp384r1
-tls_export_cipherlist str aNULL:-aNULL:HIGH:MEDIUM:LOW:EXPORT:+RC4:@STRENGTH
-tls_fast_shutdown_enable bool yes
-tls_high_cipherlist str aNULL:-aNULL:HIGH:@STRENGTH
-tls_legacy_public_key_fingerprints bool no
-tls_low_cipherlist str aNULL:-aNULL:HIGH:MEDIUM:LOW:+RC4:@STRENGTH
-tls_medium_cipherlist str aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH
-tls_null_cipherlist str eNULL:!aNULL
-tls_preempt_cipherlist bool no
-tls_random_bytes int 32
-tls_random_exchange_name str ${data_directory}/prng_exch
-tls_random_prng_update_period time 3600s
-tls_random_reseed_period time 3600s
-tls_random_source str dev:/dev/urandom
-tls_server_sni_maps str
-tls_session_ticket_cipher str aes-256-cbc
-tls_ssl_options str
-tls_wildcard_matches_multiple_labels bool yes
-tlsmgr_service_name str tlsmgr
-tlsproxy_client_CAfile str $smtp_tls_CAfile
-tlsproxy_client_CApath str $smtp_tls_CApath
-tlsproxy_client_cert_file str $smtp_tls_cert_file
-tlsproxy_client_chain_files str $smtp_tls_chain_files
-tlsproxy_client_dcert_file str $smtp_tls_dcert_file
-tlsproxy_client_dkey_file str $smtp_tls_dkey_file
-tlsproxy_client_eccert_file str $smtp_tls_eccert_file
-tlsproxy_client_eckey_file str $smtp_tls_eckey_file
-tlsproxy_client_enforce_tls bool $smtp_enforce_tls
-tlsproxy_client_fingerprint_digest str $smtp_tls_fingerprint_digest
-tlsproxy_client_key_file str $smtp_tls_key_file
-tlsproxy_client_loglevel int $smtp_tls_loglevel
-tlsproxy_client_loglevel_parameter str smtp_tls_loglevel
-tlsproxy_client_per_site str $smtp_tls_per_site
-tlsproxy_client_policy_maps str ${tlsproxy_client_policy:$smtp_tls_policy_maps}
-tlsproxy_client_scert_verifydepth int $smtp_tls_scert_verifydepth
-tlsproxy_client_security_level str ${tlsproxy_client_level:$smtp_tls_security_level}
-tlsproxy_client_use_tls bool $smtp_use_tls
-tlsproxy_enforce_tls bool $smtpd_enforce_tls
-tlsproxy_service_name str tlsproxy
-tlsproxy_tls_CAfile str $smtpd_tls_CAfile
-tlsproxy_tls_CApath str $smtpd_tls_CApath
-tlsproxy_tls_always_issue_session_ids bool $smtpd_tls_always_issue_session_ids
-tlsproxy_tls_ask_ccert bool $smtpd_tls_ask_ccert
-tlsproxy_tls_ccert_verifydepth int $smtpd_tls_ccert_verifydepth
-tlsproxy_tls_cert_file str $smtpd_tls_cert_file
-tlsproxy_tls_chain_files str $smtpd_tls_chain_files
-tlsproxy_tls_ciphers str $smtpd_tls_ciphers
-tlsproxy_tls_dcert_file str $smtpd_tls_dcert_file
-tlsproxy_tls_dh1024_param_file str $smtpd_tls_dh1024_param_file
-tlsproxy_tls_dh512_param_file str $smtpd_tls_dh512_param_file
-tlsproxy_tls_dkey_file str $smtpd_tls_dkey_file
-tlsproxy_tls_eccert_file str $smtpd_tls_eccert_file
-tlsproxy_tls_eckey_file str $smtpd_tls_eckey_file
-tlsproxy_tls_eecdh_grade str $smtpd_tls_eecdh_grade
-tlsproxy_tls_exclude_ciphers str $smtpd_tls_exclude_ciphers
-tlsproxy_tls_fingerprint_digest str $smtpd_tls_fingerprint_digest
-tlsproxy_tls_key_file str $smtpd_tls_key_file
-tlsproxy_tls_loglevel int $smtpd_tls_loglevel
-tlsproxy_tls_mandatory_ciphers str $smtpd_tls_mandatory_ciphers
-tlsproxy_tls_mandatory_exclude_ciphers str $smtpd_tls_mandatory_exclude_ciphers
-tlsproxy_tls_mandatory_protocols str $smtpd_tls_mandatory_protocols
-tlsproxy_tls_protocols str $smtpd_tls_protocols
-tlsproxy_tls_req_ccert bool $smtpd_tls_req_ccert
-tlsproxy_tls_security_level tls_level $smtpd_tls_security_level
-tlsproxy_use_tls bool $smtpd_use_tls
-tlsproxy_watchdog_timeout time 10s
-trace_service_name str trace
-transport_maps str
-transport_retry_time time 60s
-trigger_timeout time 10s
-undisclosed_recipients_header str
-unknown_address_reject_code int 450
-unknown_address_tempfail_action str $reject_tempfail_action
-unknown_client_reject_code int 450
-unknown_helo_hostname_tempfail_action str $reject_tempfail_action
-unknown_hostname_reject_code int 450
-unknown_local_recipient_reject_code int 550
-unknown_relay_recipient_reject_code int 550
-unknown_virtual_alias_reject_code int 550
-unknown_virtual_mailbox_reject_code int 550
-unverified_recipient_defer_code int 450
-unverified_recipient_reject_code int 450
-unverified_recipient_reject_reason str
-unverified_recipient_tempfail_action str $reject_tempfail_action
-unverified_sender_defer_code int 450
-unverified_sender_reject_code int 450
-unverified_sender_reject_reason str
-unverified_sender_tempfail_action str $reject_tempfail_action
-uucp_delivery_slot_cost int $default_delivery_slot_cost
-uucp_delivery_slot_discount int $default_delivery_slot_discount
-uucp_delivery_slot_loan int $default_delivery_slot_loan
-uucp_destination_concurrency_failed_cohort_limit int $default_destination_concurrency_failed_cohort_limit
-uucp_destination_concurrency_limit int $default_destination_concurrency_limit
-uucp_destination_concurrency_negative_feedback int $default_destination_concurrency_negative_feedback
-uucp_destination_concurrency_positive_feedback int $default_destination_concurrency_positive_feedback
-uucp_destination_rate_delay time $default_destination_rate_delay
-uucp_destination_recipient_limit int $default_destination_recipient_limit
-uucp_extra_recipient_limit int $default_extra_recipient_limit
-uucp_initial_destination_concurrency int $initial_destination_concurrency
-uucp_minimum_delivery_slots int $default_minimum_delivery_slots
-uucp_recipient_limit int $default_recipient_limit
-uucp_recipient_refill_delay time $default_recipient_refill_delay
-uucp_recipient_refill_limit int $default_recipient_refill_limit
-uucp_time_limit time $command_time_limit
-uucp_transport_rate_delay time $default_transport_rate_delay
-verp_delimiter_filter str -=+
-virtual_alias_address_length_limit int 1000
-virtual_alias_domains str $virtual_alias_maps
-virtual_alias_expansion_limit int 1000
-virtual_alias_maps str $virtual_maps
-virtual_alias_recursion_limit int 1000
-virtual_delivery_slot_cost int $default_delivery_slot_cost
-virtual_delivery_slot_discount int $default_delivery_slot_discount
-virtual_delivery_slot_loan int $default_delivery_slot_loan
-virtual_delivery_status_filter str $default_delivery_status_filter
-virtual_destination_concurrency_failed_cohort_limit int $default_destination_concurrency_failed_cohort_limit
-virtual_destination_concurrency_limit int $default_destination_concurrency_limit
-virtual_destination_concurrency_negative_feedback int $default_destination_concurrency_negative_feedback
-virtual_destination_concurrency_positive_feedback int $default_destination_concurrency_positive_feedback
-virtual_destination_rate_delay time $default_destination_rate_delay
-virtual_destination_recipient_limit int $default_destination_recipient_limit
-virtual_extra_recipient_limit int $default_extra_recipient_limit
-virtual_gid_maps str
-virtual_initial_destination_concurrency int $initial_destination_concurrency
-virtual_mailbox_base str
-virtual_mailbox_domains str $virtual_mailbox_maps
-virtual_mailbox_limit int 51200000
-virtual_mailbox_lock str fcntl, dotlock
-virtual_mailbox_maps str
-virtual_minimum_delivery_slots int $default_minimum_delivery_slots
-virtual_minimum_uid int 100
-virtual_recipient_limit int $default_recipient_limit
-virtual_recipient_refill_delay time $default_recipient_refill_delay
-virtual_recipient_refill_limit int $default_recipient_refill_limit
-virtual_transport str virtual
-virtual_transport_rate_delay time $default_transport_rate_delay
-virtual_uid_maps str
-"""
+import functools
+import importlib
+import re
+from collections.abc import Iterator, Mapping
+from typing import NamedTuple
+
+SERIES = ("3.7", "3.10")  # oldest first; keep in step with releases.catalog.RELEASES
+_SERVICE = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # compiled on first use (re caches it)
 
 
-def _parse(table: str) -> tuple[dict[str, str], dict[str, str]]:
+class TransportSuffix(NamedTuple):
+    """A per-service parameter suffix and the commands (delivery agents) that get it."""
+
+    kind: str
+    default: str
+    commands: frozenset[str]
+
+
+class ParamTable(NamedTuple):
+    """One Postfix series: built-in parameters, per-service suffixes, Debian's master.cf."""
+
+    series: str
+    version: str
+    kinds: dict[str, str]
+    defaults: dict[str, str]
+    suffixes: dict[str, TransportSuffix]
+    stock_master: tuple[tuple[str, str, str], ...]  # (service, type, command)
+
+    def split_transport(self, name: str) -> list[tuple[str, str]]:
+        """Every (service, suffix) reading of `name` as a per-service parameter."""
+        readings = [(name[: -len(s) - 1], s) for s in self.suffixes
+                    if name.endswith("_" + s) and re.fullmatch(_SERVICE, name[: -len(s) - 1])]
+        return sorted(readings, key=lambda r: len(r[0]))  # the longest suffix first
+
+    def kind(self, name: str) -> str | None:
+        """The kind of a built-in or per-service name (whatever master.cf holds)."""
+        if name in self.kinds:
+            return self.kinds[name]
+        readings = self.split_transport(name)
+        return self.suffixes[readings[0][1]].kind if readings else None
+
+    def default(self, name: str) -> str | None:
+        if name in self.defaults:
+            return self.defaults[name]
+        readings = self.split_transport(name)
+        return self.suffixes[readings[0][1]].default if readings else None
+
+    def knows(self, name: str, services: Mapping[str, str]) -> bool:
+        """Whether this Postfix knows `name` given master.cf's services (name -> command)."""
+        if name in self.kinds:
+            return True
+        return any(services.get(service) in self.suffixes[suffix].commands
+                   for service, suffix in self.split_transport(name))
+
+    def stock_services(self) -> dict[str, str]:
+        """Debian's stock master.cf as service name -> command (unix services win)."""
+        services: dict[str, str] = {}
+        for name, kind, command in self.stock_master:
+            if kind == "unix" or name not in services:
+                services[name] = command
+        return services
+
+    def stock_names(self) -> list[str]:
+        """Built-in names plus the per-service names of Debian's stock master.cf."""
+        services = self.stock_services()
+        extra = [f"{service}_{suffix}" for service, command in services.items()
+                 for suffix, spec in self.suffixes.items() if command in spec.commands]
+        return sorted({*self.kinds, *extra})
+
+
+def _rows(text: str) -> Iterator[list[str]]:
+    for line in text.splitlines():
+        if line:
+            yield line.split(" ", 3)
+
+
+@functools.cache
+def table(series: str) -> ParamTable:
+    """The table of one supported series ("3.7", "3.10"), imported on first use."""
+    if series not in SERIES:
+        raise KeyError(f"no parameter table for Postfix {series}")
+    data = importlib.import_module(f"mailstate.releases.data.postfix_{series.replace('.', '_')}")
     kinds: dict[str, str] = {}
     defaults: dict[str, str] = {}
-    for line in table.splitlines():
-        if not line:
-            continue
-        name, kind, *rest = line.split(" ", 2)
-        kinds[name] = kind
-        defaults[name] = rest[0] if rest else ""
-    return kinds, defaults
+    for line in data.PARAMETERS.splitlines():
+        if line:
+            name, kind, *rest = line.split(" ", 2)
+            kinds[name], defaults[name] = kind, (rest[0] if rest else "")
+    suffixes = {row[0]: TransportSuffix(row[1], row[3] if len(row) > 3 else "",
+                                        frozenset(row[2].split(",")))
+                for row in _rows(data.TRANSPORT_SUFFIXES)}
+    stock = tuple((row[0], row[1], row[2]) for row in _rows(data.STOCK_MASTER))
+    return ParamTable(series, data.VERSION, kinds, defaults, suffixes, stock)
 
 
-KINDS, DEFAULTS = _parse(_TABLE)
+class _AnyRelease(Mapping[str, str]):
+    """kind (or default: the oldest release's) of a name in any supported release.
+
+    The tables are read on the first lookup, not at import (~1 ms for both): `mailstate
+    --help` and commands without a Postfix state never read them.
+    """
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+
+    def _value(self, t: ParamTable, name: str) -> str | None:
+        return t.kind(name) if self._what == "kind" else t.default(name)
+
+    def __getitem__(self, name: str) -> str:
+        values = [v for v in (self._value(table(s), name) for s in SERIES) if v is not None]
+        if not values:
+            raise KeyError(name)
+        if self._what == "default" or len(set(values)) == 1:
+            return values[0]
+        return "str"  # the releases disagree (yes/no in 3.7, a word in 3.10): accept text
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        return any(self._value(table(s), name) is not None for s in SERIES)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted({n for s in SERIES for n in table(s).stock_names()}))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+KINDS: Mapping[str, str] = _AnyRelease("kind")
+DEFAULTS: Mapping[str, str] = _AnyRelease("default")

@@ -44,17 +44,20 @@ def _postfix(state: MailState) -> Iterator[tuple[tuple[str | int, ...], Any]]:
             continue
         for field, value in service.fields().items():
             yield (*base, field), value
-        for option, value in service.options.items():
-            yield (*base, "options", option), value
+        for option, setting in service.options.items():
+            yield (*base, "options", option), setting
     for path, table in postfix.maps.items():
         base = ("postfix", "maps", path)
         yield (*base, "type"), table.type
         kind = "entries" if table.entries is not None else "content"
-        for key, value in (table.entries or table.content or {}).items():
+        values: dict[str, Any] = {**(table.entries or table.content or {})}
+        for key, value in values.items():
             yield (*base, kind, key), value
 
 
 def _items(state: MailState) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    for index, allowed in enumerate(state.allow_paths):  # files outside their kind's dir
+        yield ("allow_paths", index), allowed
     yield from _postfix(state)
     if state.dovecot is not None:
         from mailstate.model.dovecot import iter_settings

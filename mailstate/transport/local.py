@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import selectors
 import subprocess
 
-from mailstate.transport.base import Result
+from mailstate.transport.base import LineReader, Result
 
 
 class LocalConnection:
@@ -34,26 +36,37 @@ class LocalConnection:
 
 
 class LocalRunning:
-    """A local process with the RunningCommand interface."""
+    """A local process with the RunningCommand interface (stdout read unbuffered, so a
+    line's timeout is honoured and nothing read is lost)."""
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None and proc.stdin is not None
         self.proc = proc
+        self._stdin = proc.stdin
+        self._fd = proc.stdout.fileno()
+        self._lines = LineReader(self._recv)
+
+    def _recv(self, timeout: float | None) -> bytes:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._fd, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                raise TimeoutError
+        return os.read(self._fd, 65536)
 
     def write(self, data: bytes) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
+        self._stdin.write(data)
+        self._stdin.flush()
 
     def close_stdin(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
+        self._stdin.close()
 
     def readline(self, timeout: float | None = None) -> bytes:
-        assert self.proc.stdout is not None
-        return self.proc.stdout.readline()
+        return self._lines.readline(timeout)
 
     def wait(self, timeout: float | None = None) -> Result:
-        if self.proc.stdin and not self.proc.stdin.closed:
-            self.proc.stdin.close()
+        if not self._stdin.closed:
+            self._stdin.close()
+        self.proc.stdin = None  # closed above: communicate must not flush it
+        pending = self._lines.pending()
         out, err = self.proc.communicate(timeout=timeout)
-        return Result(self.proc.returncode, out, err)
+        return Result(self.proc.returncode, pending + out, err)

@@ -6,6 +6,7 @@ then waits ~40 ms on Nagle + delayed ACK. We open the socket ourselves.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shlex
@@ -22,7 +23,7 @@ import mailstate.transport.lazy_invoke  # noqa: F401
 import paramiko
 
 from mailstate.diagnostics import MailstateError, error
-from mailstate.transport.base import Result
+from mailstate.transport.base import CommandTimeout, LineReader, Result
 
 if TYPE_CHECKING:
     from mailstate.inventory import HostSpec
@@ -61,21 +62,78 @@ class Endpoint:
     proxy_jump: str | None
 
 
+MAX_KEY_BYTES = 1024 * 1024  # an SSH private key is a few kilobytes
+MAX_KNOWN_HOSTS_BYTES = 64 * 1024 * 1024
+_SSH_CONFIGS: dict[str, tuple[int, paramiko.SSHConfig]] = {}
+
+
+def _ssh_config(path: Path) -> paramiko.SSHConfig:
+    """~/.ssh/config parsed once per run (size-capped like every user-named file)."""
+    from mailstate.inputs import read_capped
+
+    key = str(path)
+    stamp = path.stat().st_mtime_ns
+    with _KEY_LOCK:
+        cached = _SSH_CONFIGS.get(key)
+        if cached is None or cached[0] != stamp:
+            text = read_capped(path, "ssh config", MAX_KNOWN_HOSTS_BYTES).decode("utf-8",
+                                                                                "replace")
+            cached = (stamp, paramiko.SSHConfig.from_text(text))
+            _SSH_CONFIGS[key] = cached
+        return cached[1]
+
+
+def check_endpoint_input(host: HostSpec) -> None:
+    """Refuse what must not reach ssh_config lookups or ssh: the host's own problems
+    (bad port, unsupported become, ...) and any address or user with characters a shell
+    or an ssh_config token could act on (`Match exec "... %h"` runs a shell command with
+    the host name in it)."""
+    from mailstate.inventory.hostnames import unsafe_address, unsafe_user
+
+    problems = list(getattr(host, "problems", ()))
+    if problems:
+        raise MailstateError(problems)
+    why = unsafe_address(host.address)
+    if why:
+        raise error(f"host {host.name}: address {host.address[:80]!r} cannot be given to ssh: "
+                    f"{why}", code="inventory",
+                    fix="use a DNS name or an IP address (ansible_host)")
+    if host.user is not None and unsafe_user(host.user):
+        raise error(f"host {host.name}: user {host.user[:40]!r}: {unsafe_user(host.user)}",
+                    code="inventory")
+    if host.port is not None and not (isinstance(host.port, int) and 0 < host.port < 65536):
+        raise error(f"host {host.name}: port {host.port!r} is not a port number (1-65535)",
+                    code="inventory")
+
+
 def resolve_endpoint(host: HostSpec, options: SshOptions) -> Endpoint:
-    """Inventory values win; ~/.ssh/config fills in what the inventory leaves open."""
+    """Inventory values win; ~/.ssh/config fills in what the inventory leaves open, as
+    ssh does: HostName applies to the name ssh is given (ansible_host or the inventory
+    name), Port and User only when the inventory sets none (then 22 and the local user)."""
+    import getpass
+
+    check_endpoint_input(host)
     cfg: dict[str, Any] = {}
     if options.ssh_config_path.is_file():
-        cfg = paramiko.SSHConfig.from_path(str(options.ssh_config_path)).lookup(host.address)
+        cfg = _ssh_config(options.ssh_config_path).lookup(host.address)
     key_files = [host.key_file] if host.key_file else list(cfg.get("identityfile", []))
     known = [host.known_hosts_file] if host.known_hosts_file else [
         str(Path(p).expanduser()) for p in
         ([*cfg.get("userknownhostsfile", "~/.ssh/known_hosts").split(), "/etc/ssh/ssh_known_hosts"])
     ]
+    port = host.port
+    if port is None:
+        try:
+            port = int(cfg.get("port", 22))
+        except ValueError:
+            raise error(f"{options.ssh_config_path}: Port {cfg.get('port')!r} for "
+                        f"{host.address} is not a number", file=str(options.ssh_config_path),
+                        code="inventory") from None
     return Endpoint(
         name=host.name,
-        hostname=cfg.get("hostname", host.address) if host.address == host.name else host.address,
-        port=int(host.port or cfg.get("port", 22)),
-        user=host.user or cfg.get("user", "root"),
+        hostname=cfg.get("hostname", host.address),
+        port=port,
+        user=host.user or cfg.get("user") or getpass.getuser(),
         key_files=tuple(str(Path(k).expanduser()) for k in key_files),
         known_hosts=tuple(known),
         proxy_jump=cfg.get("proxyjump"),
@@ -84,7 +142,8 @@ def resolve_endpoint(host: HostSpec, options: SshOptions) -> Endpoint:
 
 def _parsed_known_hosts(path: str) -> paramiko.HostKeys | None:
     """Each known_hosts file parsed once per run (paramiko's loader is quadratic in the
-    number of lines: re-reading a 100-host file per connection cost ~20 ms of CPU each)."""
+    number of lines: re-reading a 100-host file per connection cost ~20 ms of CPU each).
+    The read is size-capped (`/dev/zero` as known_hosts is refused, not read forever)."""
     try:
         stamp = os.stat(path).st_mtime_ns
     except OSError:
@@ -92,9 +151,34 @@ def _parsed_known_hosts(path: str) -> paramiko.HostKeys | None:
     with _KEY_LOCK:
         cached = _KNOWN_HOSTS.get(path)
         if cached is None or cached[0] != stamp:
-            cached = (stamp, paramiko.HostKeys(path))
+            cached = (stamp, _read_known_hosts(path))
             _KNOWN_HOSTS[path] = cached
         return cached[1]
+
+
+def _read_known_hosts(path: str) -> paramiko.HostKeys:
+    from mailstate.inputs import read_capped
+
+    text = read_capped(path, "known_hosts file", MAX_KNOWN_HOSTS_BYTES).decode("utf-8",
+                                                                              "replace")
+    keys = paramiko.HostKeys()
+    entries = getattr(keys, "_entries", None)
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(line, lineno)
+        except (paramiko.SSHException, ValueError):
+            continue
+        if entry is None or entry.key is None:
+            continue
+        if entries is not None:
+            entries.append(entry)  # linear; HostKeys.add() rescans every entry
+        else:  # pragma: no cover - paramiko without _entries
+            for name in entry.hostnames:
+                keys.add(name, entry.key.get_name(), entry.key)
+    return keys
 
 
 def _add_known_keys(client: paramiko.SSHClient, ep: Endpoint) -> None:
@@ -110,13 +194,41 @@ def _add_known_keys(client: paramiko.SSHClient, ep: Endpoint) -> None:
 def _load_key(path: str) -> paramiko.PKey:
     with _KEY_LOCK:
         if path not in _KEY_CACHE:
-            try:
-                _KEY_CACHE[path] = paramiko.PKey.from_path(path)
-            except (OSError, paramiko.SSHException) as exc:
-                raise error(f"cannot load SSH key {path}: {exc}", file=path,
-                            fix="check ansible_ssh_private_key_file and the file's "
-                                "permissions") from exc
+            _KEY_CACHE[path] = _read_key(path)
         return _KEY_CACHE[path]
+
+
+def _read_key(path: str) -> paramiko.PKey:
+    """A private key file, read with a size cap (a key of `/dev/zero` is refused, not read
+    forever), with its `-cert.pub` certificate when there is one, as paramiko does."""
+    import io
+
+    from mailstate.inputs import read_capped
+
+    fix = "check ansible_ssh_private_key_file and the file's permissions"
+    text = read_capped(path, "SSH key", MAX_KEY_BYTES).decode("utf-8", "replace")
+    key: paramiko.PKey | None = None
+    for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            key = kind.from_private_key(io.StringIO(text))
+            break
+        except paramiko.PasswordRequiredException:
+            raise error(f"SSH key {path} is protected by a passphrase", file=path,
+                        fix="load it into ssh-agent (ssh-add) and leave "
+                            "ansible_ssh_private_key_file unset") from None
+        except (paramiko.SSHException, ValueError):
+            continue
+    if key is None:
+        raise error(f"cannot load SSH key {path}: not an Ed25519, ECDSA or RSA private key",
+                    file=path, fix=fix)
+    cert = Path(path + "-cert.pub")
+    if cert.is_file():
+        try:
+            key.load_certificate(read_capped(cert, "SSH certificate",
+                                             MAX_KEY_BYTES).decode("ascii", "replace"))
+        except (ValueError, paramiko.SSHException) as exc:
+            raise error(f"cannot load SSH certificate {cert}: {exc}", file=str(cert)) from None
+    return key
 
 
 def _open_socket(ep: Endpoint, timeout: float, jump: paramiko.Transport | None) -> Any:
@@ -172,6 +284,12 @@ def connect(host: HostSpec, options: SshOptions | None = None) -> SshConnection:
     """Open an authenticated, host-key-verified session to one inventory host."""
     options = options or SshOptions()
     ep = resolve_endpoint(host, options)
+    for path in ep.known_hosts:
+        _parsed_known_hosts(path)  # refuse an unreadable or endless one before paramiko
+    password = getattr(host, "become_password", None)
+    if host.become and password is not None and options.become_password is None:
+        # ansible_become_password from the inventory (a vault value is decrypted here)
+        options = dataclasses.replace(options, become_password=password.reveal())
     jump = _connect_jump(ep, options) if ep.proxy_jump else None
     client = _connect_client(ep, options, jump)
     return SshConnection(host.name, client, host.user or ep.user, host.become, options, jump)
@@ -183,7 +301,7 @@ def _connect_jump(ep: Endpoint, options: SshOptions) -> paramiko.SSHClient:
     spec = ep.proxy_jump or ""
     user, _, rest = spec.rpartition("@")
     name, _, port = rest.partition(":")
-    jump_host = HostSpec(name=name, address=name, port=int(port) if port else None,
+    jump_host = HostSpec(name=name, address=name, port=int(port) if port else 22,
                          user=user or None)
     return _connect_client(resolve_endpoint(jump_host, options), options, None)
 
@@ -249,11 +367,21 @@ class SshConnection:
         command, stdin = self._wrap(command, stdin)
         transport = self.client.get_transport()
         if transport is None or not transport.is_active():
-            raise error(f"connection to {self.name} was lost", code="unreachable")
-        channel = transport.open_session(timeout=self.options.connect_timeout)
-        channel.exec_command(command)
+            raise error(f"connection to {self.name} was lost", code="connection")
+        try:
+            channel = transport.open_session(timeout=self.options.connect_timeout)
+            channel.exec_command(command)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            why = str(exc) or type(exc).__name__
+            if not transport.is_active():
+                raise error(f"connection to {self.name} was lost: {why}",
+                            code="connection") from exc
+            raise error(f"{self.name}: the host refused to open a session: {why}",
+                        code="session",
+                        fix="check the host's sshd (MaxSessions, MaxStartups, load) and "
+                            "retry") from exc
         self.round_trips += 1
-        running = SshRunning(channel)
+        running = SshRunning(self.name, channel)
         if stdin:
             running.write(stdin)
         return running
@@ -272,40 +400,53 @@ class SshConnection:
 class SshRunning:
     """One exec channel: stdout and stderr drained concurrently so neither can stall."""
 
-    def __init__(self, channel: paramiko.Channel) -> None:
+    def __init__(self, name: str, channel: paramiko.Channel) -> None:
+        self.name = name
         self.channel = channel
         self._err: list[bytes] = []
         self._err_thread = threading.Thread(target=self._drain_stderr, daemon=True)
         self._err_thread.start()
-        self._out = channel.makefile("rb")
+        self._lines = LineReader(self._recv)
 
     def _drain_stderr(self) -> None:
         while True:
-            chunk = self.channel.recv_stderr(65536)
+            try:
+                chunk = self.channel.recv_stderr(65536)
+            except (OSError, EOFError, paramiko.SSHException):
+                return
             if not chunk:
                 return
             self._err.append(chunk)
 
+    def _recv(self, timeout: float | None) -> bytes:
+        self.channel.settimeout(timeout)
+        return bytes(self.channel.recv(65536))  # socket.timeout is a TimeoutError
+
+    def _lost(self, exc: BaseException) -> MailstateError:
+        return error(f"{self.name}: the connection was lost: {exc or type(exc).__name__}",
+                     code="connection")
+
     def write(self, data: bytes) -> None:
-        self.channel.sendall(data)
+        try:
+            self.channel.sendall(data)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise self._lost(exc) from exc
 
     def close_stdin(self) -> None:
-        self.channel.shutdown_write()
+        try:
+            self.channel.shutdown_write()
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise self._lost(exc) from exc
 
     def readline(self, timeout: float | None = None) -> bytes:
-        self.channel.settimeout(timeout)
-        try:
-            return bytes(self._out.readline())
-        except TimeoutError:
-            return b""
+        return self._lines.readline(timeout)
 
     def wait(self, timeout: float | None = None) -> Result:
-        self.channel.settimeout(timeout)
         try:
-            out = bytes(self._out.read())
-        except TimeoutError as exc:
+            out = self._lines.rest(timeout)
+        except CommandTimeout:
             self.channel.close()
-            raise error(f"remote command timed out after {timeout} s", code="timeout") from exc
+            raise
         rc = self.channel.recv_exit_status()
         self._err_thread.join(timeout=5)
         self.channel.close()

@@ -26,8 +26,21 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def make_pki(directory: Path, days: int = 30) -> tuple[Path, Path, Path]:
-    """(ca.pem, cert.pem, key.pem): a CA and a leaf for 127.0.0.1 / localhost."""
+def _san(names: tuple[str, ...]) -> x509.SubjectAlternativeName:
+    entries: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            entries.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            entries.append(x509.DNSName(name))
+    return x509.SubjectAlternativeName(entries)
+
+
+def make_pki(directory: Path, days: int = 30,
+             names: tuple[str, ...] = ("localhost", "127.0.0.1"),
+             issued_days_ago: int = 1) -> tuple[Path, Path, Path]:
+    """(ca.pem, cert.pem, key.pem): a CA and a leaf naming `names`, valid from
+    `issued_days_ago` days back until `days` days from now (negative: expired)."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (x509.CertificateBuilder().subject_name(_name("test CA")).issuer_name(_name("test CA"))
@@ -36,13 +49,11 @@ def make_pki(directory: Path, days: int = 30) -> tuple[Path, Path, Path]:
           .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
           .sign(ca_key, hashes.SHA256()))
     key = ec.generate_private_key(ec.SECP256R1())
-    san = x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                       x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
     leaf = (x509.CertificateBuilder().subject_name(_name("mail.test")).issuer_name(ca.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_before(now - dt.timedelta(days=issued_days_ago))
             .not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(san, critical=False).sign(ca_key, hashes.SHA256()))
+            .add_extension(_san(names), critical=False).sign(ca_key, hashes.SHA256()))
     paths = (directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
     paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths[1].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
@@ -64,13 +75,34 @@ class Behaviour:
     mail_requires_tls: bool = False
 
 
+def server_context(cert: Path, key: Path, minimum: ssl.TLSVersion | None = None,
+                   maximum: ssl.TLSVersion | None = None, ciphers: str | None = None,
+                   curve: str | None = None) -> ssl.SSLContext:
+    """A server context as Python's ssl makes it, with the TLS knobs the scan tests turn.
+
+    `minimum=TLSv1` needs `ciphers` ending in @SECLEVEL=0 (OpenSSL 3); `curve` leaves
+    one key exchange group, so a TLS 1.3 client offering x25519 gets a HelloRetryRequest.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    if ciphers is not None:
+        context.set_ciphers(ciphers)
+    if minimum is not None:
+        context.minimum_version = minimum
+    if maximum is not None:
+        context.maximum_version = maximum
+    if curve is not None:
+        context.set_ecdh_curve(curve)
+    return context
+
+
 class FakeServer:
     """Listens on 127.0.0.1:<free port>, one thread per connection."""
 
-    def __init__(self, behaviour: Behaviour, cert: Path, key: Path) -> None:
+    def __init__(self, behaviour: Behaviour, cert: Path, key: Path,
+                 context: ssl.SSLContext | None = None) -> None:
         self.behaviour = behaviour
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.context.load_cert_chain(cert, key)
+        self.context = context or server_context(cert, key)
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.thread = threading.Thread(target=self._serve, daemon=True)

@@ -15,50 +15,23 @@ import json
 import re
 import shutil
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
+from labhelpers import STATE, cafile, mail_hostname, named_inventory, run_cli, ss_of
 
 from mailstate.audit.results import HostReport, ProbeOptions
 from mailstate.audit.runner import Target, audit
 from mailstate.expectations import ListenerExpectation, expected_listeners
 
 MAIL_PORTS = (25, 110, 143, 465, 587, 993, 995)
-REPO = Path(__file__).resolve().parents[2]
-
-STATE = REPO / "states" / "hardened.yaml"
 
 
 def hardened_expectations() -> list[ListenerExpectation]:
     from mailstate.commands.audit import load_state
 
     return expected_listeners(load_state(str(STATE)))
-
-
-def cafile(lab: Any) -> str:
-    return str(Path(lab.state_dir) / "ca" / "ca.pem")
-
-
-def ss_of(lab: Any, name: str) -> Any:
-    def run() -> str:
-        return str(lab.run(name, "ss -ltnH", check=True).stdout)
-    return run
-
-
-@pytest.fixture
-def hardened(clean_lab: Any, tmp_path: Path) -> Iterator[Any]:
-    """h2 after `mailstate apply` of its inventory state (hardened); stock again afterwards
-    (a kept lab must come up stock on the next run)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "mailstate", "apply", "-i", str(clean_lab.inventory_path),
-         "--limit", "h2", "--yes"], capture_output=True, text=True, timeout=180, cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    yield clean_lab.host("h2")
-    clean_lab.reset(["h2"])
 
 
 def nmap_states(address: str) -> dict[int, str]:
@@ -78,14 +51,10 @@ def codes(report: HostReport) -> dict[int, list[str]]:
     return {p.observation.port: sorted(f.code for f in p.findings) for p in report.ports}
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mailstate", "audit", *args],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
-
-
 def test_stock_host_seen_like_nmap(clean_lab: Any) -> None:
     host = clean_lab.host("h1")
-    [report] = audit([Target("h1", host.address, listeners=ss_of(clean_lab, "h1"))],
+    [report] = audit([Target("h1", host.address, listeners=ss_of(clean_lab, "h1"),
+                             expected_name=mail_hostname("h1"))],
                      ProbeOptions(timeout=3, cafile=cafile(clean_lab)))
     assert outside(report) == nmap_states(host.address)
     assert outside(report) == {25: "open", 110: "open", 143: "open", 465: "closed",
@@ -96,28 +65,34 @@ def test_stock_host_seen_like_nmap(clean_lab: Any) -> None:
     assert "LOGINDISABLED" in ports[143].capabilities and ports[143].starttls
     for port in (25, 110, 143, 993, 995):
         tls = ports[port].tls
-        assert tls is not None and tls.verified is True, port
-        assert tls.cert is not None and f"IP:{host.address}" in tls.cert.san
-    assert report.ok  # warnings only: no state to contradict
+        assert tls is not None and tls.verified is True and tls.name_matched is True, port
+        assert tls.cert is not None and "DNS:h1.test" in tls.cert.san
+    assert report.ok  # warnings and information only: no state to contradict
 
 
 def test_stock_host_against_hardened_state(clean_lab: Any) -> None:
     host = clean_lab.host("h1")
     [report] = audit([Target("h1", host.address, tuple(hardened_expectations()),
-                             state_known=True, listeners=ss_of(clean_lab, "h1"))],
+                             state_known=True, listeners=ss_of(clean_lab, "h1"),
+                             expected_name=mail_hostname("h1"))],
                      ProbeOptions(timeout=3, cafile=cafile(clean_lab)))
     found = codes(report)
     assert found[110] == found[143] == ["cleartext-port", "port-open"]
     assert found[465] == found[587] == ["port-closed"]
     assert found[993] == ["port-open"]
-    assert found[25] == found[995] == []
+    assert found[995] == []
+    # stock Postfix on 25: TLS 1.0/1.1 and anonymous suites, fine for opportunistic TLS
+    assert found[25] == ["tls-version-old", "weak-cipher"]
+    assert {f.severity for p in report.ports if p.observation.port == 25
+            for f in p.findings} == {"info"}
     assert not report.ok
 
 
 def test_hardened_host_audit_exits_0(clean_lab: Any, hardened: Any) -> None:
     host = hardened
     [report] = audit([Target("h2", host.address, tuple(hardened_expectations()),
-                             state_known=True, listeners=ss_of(clean_lab, "h2"))],
+                             state_known=True, listeners=ss_of(clean_lab, "h2"),
+                             expected_name=mail_hostname("h2"))],
                      ProbeOptions(timeout=3, cafile=cafile(clean_lab)))
     assert report.ok, "\n".join(f.format() for f in report.all_findings())
     assert outside(report) == nmap_states(host.address) == {
@@ -131,22 +106,31 @@ def test_hardened_host_audit_exits_0(clean_lab: Any, hardened: Any) -> None:
     assert ports[465].observation.auth_after_tls
 
 
-def test_cli_address_mode(clean_lab: Any, hardened: Any) -> None:
+def test_cli_address_mode(clean_lab: Any) -> None:
     stock = clean_lab.host("h1")
-    result = run_cli(stock.address, hardened.address, "--timeout", "3",
+    result = run_cli(stock.address, "--mail-hostname", "h1.test", "--timeout", "3",
                      "--cafile", cafile(clean_lab), "--json")
     assert result.returncode == 0, result.stderr  # no state: warnings only
     document = json.loads(result.stdout)
-    assert [h["address"] for h in document["hosts"]] == [stock.address, hardened.address]
+    [host] = document["hosts"]
+    assert (host["address"], host["expected_name"]) == (stock.address, "h1.test")
     assert document["counts"]["warning"] == 2 and document["counts"]["error"] == 0
+    assert document["counts"]["info"] == 2  # 25: TLS 1.0/1.1 and anonymous suites
+    result = run_cli(stock.address, "--mail-hostname", "h1.test", "--timeout", "3",
+                     "--no-tls-scan", "--json")
+    document = json.loads(result.stdout)
+    assert document["counts"]["info"] == 0
+    assert all(p["scan"] is None for p in document["hosts"][0]["ports"])
 
 
 def test_cli_address_mode_with_state(clean_lab: Any, hardened: Any) -> None:
     stock = clean_lab.host("h1")
-    result = run_cli(stock.address, "--state", str(STATE), "--timeout", "3")
+    result = run_cli(stock.address, "--state", str(STATE), "--timeout", "3",
+                     "--mail-hostname", "h1.test")
     assert result.returncode == 1
     assert "143 (imap) is reachable from outside but should be closed" in result.stdout
-    result = run_cli(hardened.address, "--state", str(STATE), "--timeout", "3")
+    result = run_cli(hardened.address, "--state", str(STATE), "--timeout", "3",
+                     "--mail-hostname", "h2.test")
     assert result.returncode == 0, result.stdout
 
 
@@ -162,12 +146,14 @@ def test_ss_over_ssh_reads_the_hosts_sockets(clean_lab: Any) -> None:
                            known_hosts_file=str(clean_lab.known_hosts_path), become=False,
                            vars={})
     sockets = parse_ss(ss_over_ssh(spec, SshOptions(connect_timeout=5))())  # type: ignore[arg-type]
-    assert {s.port for s in sockets} == {22, 25, 110, 143, 993, 995}
+    assert {s.port for s in sockets} == {22, 25, 110, 143, 993, 995, clean_lab.webmail_port}
 
 
-def test_cli_inventory_mode(clean_lab: Any, hardened: Any) -> None:
-    """`mailstate audit -i` over the lab inventory: ss over SSH, state from the inventory."""
-    inventory = str(clean_lab.inventory_path)
+def test_cli_inventory_mode(clean_lab: Any, hardened: Any, tmp_path: Path) -> None:
+    """`mailstate audit -i` over the lab hosts: ss over SSH, state from the inventory."""
+    inventory = str(named_inventory(clean_lab, tmp_path, {
+        "h1": {"lab": "h1", "mail_hostname": "h1.test"},
+        "h2": {"lab": "h2", "mail_hostname": "h2.test"}}))
     result = run_cli("-i", inventory, "--limit", "h2", "--cafile", cafile(clean_lab),
                      "--timeout", "3", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -175,7 +161,7 @@ def test_cli_inventory_mode(clean_lab: Any, hardened: Any) -> None:
     assert h2["ssh_checked"] and h2["state_known"] and h2["ok"]
     ports = {p["port"]: p for p in h2["ports"]}
     assert ports[993]["listening_on"] == ["127.0.0.1"]
-    assert ports[587]["tls"]["verified"] is True
+    assert ports[587]["tls"]["verified"] is True and ports[587]["tls"]["name_matched"] is True
     result = run_cli("-i", inventory, "--limit", "h1", "--timeout", "3")
     assert result.returncode == 1
     assert "993 (imaps) is reachable from outside but should be localhost only" in result.stdout

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import ssl
 import time
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 from mailstate.audit.findings import expectation_findings
 from mailstate.audit.results import PortObservation, ProbeOptions
@@ -115,3 +118,36 @@ def test_rich_table_keeps_bracketed_title() -> None:
     out = io.StringIO()
     render_rich([report], out)
     assert "[no state, no ss]" in out.getvalue() and "587" in out.getvalue()
+
+
+def test_views_show_versions_weak_classes_and_certificate(fake_server: Callable,
+                                                          pki: tuple[Path, ...]) -> None:
+    from fakeserver import server_context
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        weak = server_context(pki[1], pki[2], minimum=ssl.TLSVersion.TLSv1,
+                              ciphers="ALL:COMPLEMENTOFALL:@SECLEVEL=0")
+    server = fake_server("smtp", context=weak, implicit=True, starttls=False)
+    target = Target("t", "127.0.0.1", (
+        Exp(server.port, "submissions", "public", "implicit", "after-tls", "pf.465"),),
+        state_known=True)
+    [report] = audit([target], ProbeOptions(timeout=2, cafile=str(pki[0])))
+    out = io.StringIO()
+    render_plain([report], out)
+    text = out.getvalue()
+    row = next(line for line in text.splitlines() if line.startswith(str(server.port)))
+    assert "implicit 1.3" in row and "1.0 1.1 1.2 1.3" in row and "anon, NULL" in row
+    assert "verified name ok" in row
+    assert (f"certificate on {server.port}: CN=mail.test; DNS:localhost, IP:127.0.0.1; "
+            in text)
+    assert "expected 127.0.0.1: matches; chain verified" in text
+    assert f"error: {server.port} (submissions) accepts TLSv1.0, TLSv1.1 where TLS is " \
+           "mandatory" in text
+    document = json.loads(json.dumps(report_json([report])))
+    [port] = [p for p in document["hosts"][0]["ports"] if p["port"] == server.port]
+    assert port["scan"]["versions"] == ["TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+    assert [w["kind"] for w in port["scan"]["weak"]] == ["anonymous", "null"]
+    assert port["tls"]["expected_name"] == "127.0.0.1" and port["tls"]["name_matched"] is True
+    assert document["hosts"][0]["expected_name"] == "127.0.0.1"
+    assert document["counts"]["error"] == 3  # old versions, anonymous, NULL

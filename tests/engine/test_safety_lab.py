@@ -98,6 +98,7 @@ def test_service_that_does_not_come_back_is_rolled_back(clean_lab: Lab, tmp_path
         text = json.dumps(host["messages"])
         assert "postfix master is not running" in text
         assert "python3" in text  # the report names who holds the port
+        assert [m["code"] for m in host["messages"]] == ["rolled-back"], host["messages"]
         assert host["backup"].startswith("/var/backups/mailstate/")
         assert host_digest(clean_lab, "h2") == before
         assert listeners(clean_lab, "h2") == ports_before
@@ -272,6 +273,8 @@ def test_dovecot_port_held_by_another_process_is_rolled_back(
         host = out.json()["hosts"][0]
         assert host["status"] == "rolled-back", host
         assert "held by another process (python3)" in json.dumps(host["messages"])
+        # the rollback checked its own work: the listeners of before are back
+        assert [m["code"] for m in host["messages"]] == ["rolled-back"], host["messages"]
         assert host_digest(clean_lab, "h2") == before
         assert ":995 " in clean_lab.run("h2", "sleep 0.5; ss -ltnH").stdout
     finally:

@@ -86,15 +86,31 @@ def test_rollback_lists_and_restores_the_last_backup(clean_lab: Lab, tmp_path: P
 
     listed = mailstate("rollback", "h1", "-i", inventory, "--list", "--json")
     assert listed.code == 0
-    backups = listed.json()["backups"]
-    assert len(backups) == 1 and "/etc/postfix/main.cf" in backups[0]["files"]
+    (host,) = listed.json()["hosts"]
+    (backup,) = host["backups"]
+    assert "/etc/postfix/main.cf" in backup["files"]
+    assert backup["absent"] == ["/etc/postfix/tls_policy"]  # apply created it
 
-    restored = mailstate("rollback", "h1", "-i", inventory)
+    asked = subprocess.run([sys.executable, "-m", "mailstate", "rollback", "h1", "-i",
+                            inventory], cwd=REPO, capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=60, check=False)
+    assert asked.returncode == 1 and "--yes" in asked.stderr, asked.stderr  # like apply
+    assert mailstate("rollback", "h1", "-i", inventory, "--json").code == 1  # needs --yes
+    assert host_digest(clean_lab, "h1") != stock  # nothing was rolled back
+
+    restored = mailstate("rollback", "h1", "-i", inventory, "--yes", "--json")
     assert restored.code == 0, restored.stdout + restored.stderr
-    assert "RESTORED /etc/postfix/main.cf" in restored.stdout
-    assert "REMOVED /etc/postfix/tls_policy" in restored.stdout  # it did not exist before
+    (result,) = restored.json()["hosts"]
+    assert result["status"] == "restored"
+    assert result["backup"].endswith(backup["name"])
+    assert "/etc/postfix/main.cf" in result["restored"]
+    assert result["removed"] == ["/etc/postfix/tls_policy"]  # it did not exist before
+    assert "RESTORED" not in restored.stdout  # a view, not the host script's lines
     assert host_digest(clean_lab, "h1") == stock
     ports = {int(a.rsplit(":", 1)[1]) for a in
-             clean_lab.run("h1", "sleep 1; ss -ltnH | awk '{print $4}'").stdout.split()}
-    assert ports == stock_ports
-    assert mailstate("rollback", "h1", "-i", inventory, "--to", "19990101").code == 1
+             clean_lab.run("h1", "ss -ltnH | awk '{print $4}'").stdout.split()}
+    assert ports == stock_ports  # verified by the rollback itself: no wait needed
+    missing = mailstate("rollback", "h1", "-i", inventory, "--to", "19990101", "--yes",
+                        "--json")
+    assert missing.code == 1
+    assert missing.json()["hosts"][0]["messages"][0]["code"] == "no-backup"

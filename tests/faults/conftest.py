@@ -1,5 +1,8 @@
 """Helpers for the fault-injection tests: run the CLI with a fault armed, read a host's state.
 
+A fault is armed only through the test suite's own entry point (tests/faults/entry.py),
+which registers hooks and then runs `mailstate.cli.main`; nothing a user can set does.
+
 Every test here works on lab host h1 (the others stay stock) and proves one promise of
 docs/guarantees.md end to end: the real CLI in a fresh process, real sshd, real daemons.
 """
@@ -18,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.engine.conftest import Run, write_inventory
+from tests.engine.conftest import REPO, Run, write_inventory
 
 if TYPE_CHECKING:
     from mailstate.lab import Lab
@@ -31,28 +34,33 @@ WORKDIR = Path(tempfile.mkdtemp(prefix="mailstate-faults-"))  # retry files land
 HARDENED_PORTS = {25, 465, 587, 995}
 
 
+def _argv(args: tuple[str, ...], fault: str | None) -> list[str]:
+    """The real CLI; with a fault, through the test suite's own entry point, which arms
+    the fault's hooks first (tests/faults/entry.py; mailstate itself cannot)."""
+    if fault:
+        return [sys.executable, "-m", "tests.faults.entry", fault, "--", *args]
+    return [sys.executable, "-m", "mailstate", *args]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
 def cli(*args: str, fault: str | None = None, timeout: float = 180,
         cwd: Path | None = None) -> Run:
-    """The real CLI in a fresh process; `fault` arms MAILSTATE_FAULT (test-only)."""
-    env = dict(os.environ)
-    env.pop("MAILSTATE_FAULT", None)
-    if fault:
-        env["MAILSTATE_FAULT"] = fault
-    proc = subprocess.run([sys.executable, "-m", "mailstate", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd or WORKDIR, env=env,
-                          check=False)
+    """The real CLI in a fresh process; `fault` (test-only) see tests/faults/entry.py."""
+    proc = subprocess.run(_argv(args, fault), capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd or WORKDIR, env=_env(), check=False)
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
 def start_cli(*args: str, fault: str | None = None,
               pause_file: Path | None = None) -> subprocess.Popen[str]:
-    """Like `cli` but returns at once (for faults the test triggers from outside)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILSTATE_FAULT")}
-    if fault:
-        env["MAILSTATE_FAULT"] = fault
-    if pause_file:
-        env["MAILSTATE_FAULT_PAUSE"] = str(pause_file)
-    return subprocess.Popen([sys.executable, "-m", "mailstate", *args], cwd=WORKDIR, env=env,
+    """Like `cli` but returns at once (for faults the test triggers from outside);
+    with `pause_file`, `fault` is `pause-controller:POINT` and waits while it exists."""
+    if pause_file is not None and fault is not None:
+        fault = f"{fault}:{pause_file}"
+    return subprocess.Popen(_argv(args, fault), cwd=WORKDIR, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from mailstate.lab import Lab
 
-STOCK_OPEN = (22, 25, 110, 143, 993, 995)
+STOCK_OPEN = (22, 25, 110, 143, 993, 995, Lab.webmail_port)
 STOCK_CLOSED = (465, 587)
 
 
@@ -66,9 +66,12 @@ def test_each_host_has_its_own_identity(clean_lab: Lab) -> None:
                               "-in /etc/dovecot/private/dovecot.pem").stdout
     assert "h2.test" in san and clean_lab.host("h2").address in san and "127.0.0.1" in san
     php = ('include "/etc/roundcube/config.inc.php"; '
-           'echo $config["default_port"], " ", strlen($config["des_key"]);')
+           'echo json_encode($config["imap_host"]), " ", strlen($config["des_key"]);')
+    keys = {h.name: clean_lab.run(h.name, "grep des_key /etc/roundcube/config.inc.php").stdout
+            for h in clean_lab.hosts()[:3]}
     rc = clean_lab.run("h1", f"php -r '{php}'")
-    assert rc.stdout == "143 24"
+    assert rc.stdout == '["localhost:143"] 24'  # Debian's own config, its own des_key
+    assert len(set(keys.values())) == 3
 
 
 def test_ssh_with_strict_known_hosts(clean_lab: Lab) -> None:
@@ -102,6 +105,8 @@ def test_inventory_describes_the_hosts(clean_lab: Lab) -> None:
     assert hosts["h1"]["ansible_user"] == "root"
     assert hosts["h1"]["ansible_ssh_private_key_file"] == str(clean_lab.key_path)
     assert hosts["h1"]["mailstate_known_hosts_file"] == str(clean_lab.known_hosts_path)
+    assert hosts["h2"]["mail_hostname"] == "h2.test"  # the name on its certificate
+    assert not any("release" in key for host in hosts.values() for key in host)
     assert inventory["all"]["vars"]["mailstate_states"] == ["hardened"]
 
 

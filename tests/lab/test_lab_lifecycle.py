@@ -1,22 +1,26 @@
 """`up` is idempotent and grows, `--no-mail` starts sshd only, `down` leaves nothing.
 
-These use their own instances (6, 7, 8 by default; shifted by MAILSTATE_LAB_SPARE) so
-they never fight the session lab or another engineer's instance.
+These use the spare instance (MAILSTATE_LAB_SPARE, default 6; see tests/conftest.py), one
+test after the other, each from nothing, so they never fight the session lab or another
+engineer's instance.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import socket
+import ssl
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mailstate.diagnostics import MailstateError
-from mailstate.lab import Lab, build
-
-SPARE = int(os.environ.get("MAILSTATE_LAB_SPARE", "6"))
+from mailstate.lab import Lab, build, releases
+from tests.conftest import spare_instance
 
 
 def leftovers(instance: int) -> list[str]:
@@ -38,8 +42,8 @@ def leftovers(instance: int) -> list[str]:
 
 
 @pytest.fixture
-def spare_lab(request: pytest.FixtureRequest, lab_machine: None) -> Iterator[Lab]:
-    lab = Lab(SPARE + getattr(request, "param", 0))
+def spare_lab(lab_machine: None) -> Iterator[Lab]:
+    lab = Lab(spare_instance())
     lab.down()
     yield lab
     lab.down()
@@ -51,10 +55,9 @@ def test_up_twice_is_harmless_and_growing_adds_hosts(lab: Lab) -> None:
     lab.up(3)
     assert {h.name: lab._init_pid(h) for h in lab.hosts()} == before
     assert lab.known_hosts_path.read_text() == known
-    assert all(s.ports == [22, 25, 110, 143, 993, 995] for s in lab.status())
+    assert all(s.ports == [22, 25, 110, 143, 993, 995, 8080] for s in lab.status())
 
 
-@pytest.mark.parametrize("spare_lab", [0], indirect=True)
 def test_down_leaves_nothing_behind(spare_lab: Lab) -> None:
     spare_lab.up(2)
     assert leftovers(spare_lab.instance)  # the check sees a running lab
@@ -65,7 +68,6 @@ def test_down_leaves_nothing_behind(spare_lab: Lab) -> None:
     spare_lab.down()  # twice is fine
 
 
-@pytest.mark.parametrize("spare_lab", [1], indirect=True)
 def test_no_mail_hosts_run_sshd_only_and_grow(spare_lab: Lab) -> None:
     [h1] = spare_lab.up(1, mail=False)
     pid = spare_lab._init_pid(h1)
@@ -83,10 +85,9 @@ def test_no_mail_hosts_run_sshd_only_and_grow(spare_lab: Lab) -> None:
     assert len(spare_lab.known_hosts_path.read_text().splitlines()) == 2
 
 
-@pytest.mark.parametrize("spare_lab", [2], indirect=True)
 def test_a_host_that_fails_names_its_log(spare_lab: Lab,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(build, "main_cf", lambda fqdn: "this is not main.cf\n")
+    monkeypatch.setattr(build, "main_cf", lambda fqdn, root: "this is not main.cf\n")
     with pytest.raises(MailstateError) as caught:
         spare_lab.up(1)
     text = str(caught.value)
@@ -96,18 +97,16 @@ def test_a_host_that_fails_names_its_log(spare_lab: Lab,
     assert leftovers(spare_lab.instance) == [f"link msbr{spare_lab.instance}"]
 
 
-@pytest.mark.parametrize("spare_lab", [3], indirect=True)
 def test_up_with_mail_upgrades_a_no_mail_host_without_resetting(spare_lab: Lab) -> None:
     spare_lab.up(1, mail=False)
     spare_lab.run("h1", "mkdir -p /var/lib/mailstate && touch /var/lib/mailstate/lock")
     [h1] = spare_lab.up(1)
     assert h1.mail
     [status] = spare_lab.status()
-    assert status.ports == [22, 25, 110, 143, 993, 995]
+    assert status.ports == [22, 25, 110, 143, 993, 995, 8080]
     assert spare_lab.run("h1", "test -e /var/lib/mailstate/lock").returncode == 0
 
 
-@pytest.mark.parametrize("spare_lab", [0], indirect=True)
 def test_reset_of_a_dead_host_names_its_log(spare_lab: Lab) -> None:
     spare_lab.up(1, mail=False)
     h1 = spare_lab.host("h1")
@@ -120,3 +119,77 @@ def test_reset_of_a_dead_host_names_its_log(spare_lab: Lab) -> None:
     assert [s.running for s in spare_lab.status()] == [False]
     assert spare_lab.up(1, mail=False)[0].name == "h1"  # up brings it back
     assert [s.running for s in spare_lab.status()] == [True]
+
+
+def mounts_of(instance: int) -> list[str]:
+    """Mount points anywhere on the machine (every mount namespace) under the instance's
+    state dir: a host's overlay and bind mounts must live and die with the host."""
+    marker = f"/mailstate-lab/{instance}/"
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            text = Path(f"/proc/{pid}/mountinfo").read_text()
+        except OSError:
+            continue
+        found |= {line.split()[4] for line in text.splitlines() if marker in line}
+    return sorted(found)
+
+
+def test_a_debian13_host_starts_from_an_overlay_and_down_removes_every_mount(
+        spare_lab: Lab) -> None:
+    started = time.monotonic()
+    [h1] = spare_lab.up(1, releases="trixie")
+    took = time.monotonic() - started
+    assert (h1.release, h1.native) == ("trixie", False)
+    assert spare_lab.run("h1", "cut -d. -f1 /etc/debian_version").stdout.strip() == "13"
+    inside = mounts_of(spare_lab.instance)
+    assert str(h1.root) in inside and f"{h1.root}/etc/postfix" in inside
+    # nothing of the host is mounted in the machine's own namespace
+    machine = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], capture_output=True,
+                             text=True, check=True).stdout
+    assert f"/mailstate-lab/{spare_lab.instance}/" not in machine
+    # copy-on-write: the host's upper dir holds what it wrote, not a copy of the rootfs
+    upper = subprocess.run(["du", "-sm", str(h1.directory / "overlay")], capture_output=True,
+                           text=True, check=True).stdout.split()[0]
+    assert int(upper) < 20, f"{upper} MB in the overlay's upper dir"
+    spare_lab.run("h1", "touch /usr/local/bin/written-in-h1")
+    assert (h1.directory / "overlay/upper/usr/local/bin/written-in-h1").exists()
+    cache = releases.resolve("trixie", build=False).source
+    assert not (cache / "usr/local/bin/written-in-h1").exists()  # the cache stays pristine
+    print(f"one Debian 13 host up (template included) in {took:.2f} s")
+
+    spare_lab.down()
+    assert mounts_of(spare_lab.instance) == []
+    assert leftovers(spare_lab.instance) == []
+    assert not h1.directory.exists()
+
+
+def test_public_ca_style_certificates_name_only_the_host_and_its_trust_store_has_the_ca(
+        lab_machine: None) -> None:
+    """Off by default (issue #14 switches it on): a DNS-name-only certificate, as a public
+    CA issues, and the lab CA in each host's own trust store, so the host's own clients
+    (PHP, as Roundcube uses it) verify a peer by name with the system defaults."""
+    lab = Lab(spare_instance(), public_certs=True)
+    lab.down()
+    try:
+        hosts = lab.up(releases="bookworm,trixie")
+        context = ssl.create_default_context(cafile=str(lab.ca_path))
+        for h in hosts:
+            san = lab.run(h.name, "openssl x509 -noout -ext subjectAltName -in "
+                                  "/etc/ssl/certs/ssl-cert-snakeoil.pem").stdout
+            assert san.split()[-1] == f"DNS:{h.fqdn}" and "IP Address" not in san
+            with socket.create_connection((h.address, 993), timeout=5) as raw, \
+                    context.wrap_socket(raw, server_hostname=h.fqdn) as tls:
+                assert tls.recv(64).startswith(b"* OK")
+            with socket.create_connection((h.address, 993), timeout=5) as raw, \
+                    pytest.raises(ssl.SSLCertVerificationError):
+                context.wrap_socket(raw, server_hostname=h.address)  # no IP in it
+            php = (f'$s = stream_socket_client("ssl://{h.fqdn}:993", $e, $m, 5); '
+                   'echo $s ? fgets($s) : "failed: $m";')
+            assert lab.run(h.name, f"php -r '{php}'").stdout.startswith("* OK")
+            local = lab.run(h.name, "openssl verify /etc/ssl/certs/ssl-cert-snakeoil.pem")
+            assert local.stdout.strip().endswith(": OK"), local.stdout + local.stderr
+        ca = lab.ca_path.read_bytes()
+        assert ca not in Path("/etc/ssl/certs/ca-certificates.crt").read_bytes()  # machine
+    finally:
+        lab.down()

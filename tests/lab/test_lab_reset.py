@@ -31,7 +31,7 @@ def test_reset_restores_master_cf_and_restarts_postfix(clean_lab: Lab) -> None:
 
     [status] = clean_lab.reset(["h1"])
 
-    assert status.ports == [22, 25, 110, 143, 993, 995]
+    assert status.ports == [22, 25, 110, 143, 993, 995, 8080]
     assert sha(clean_lab, "h1", "/etc/postfix/master.cf") == stock
     after = master_pids(clean_lab, "h1")
     assert after["postfix"] != before["postfix"]
@@ -51,7 +51,7 @@ def test_reset_restores_dovecot_and_removes_added_files(clean_lab: Lab) -> None:
 
     assert clean_lab.run("h2", f"test -e {conf}").returncode == 1
     assert clean_lab.run("h2", "stat -c %a /etc/dovecot/dovecot.conf").stdout.strip() == "644"
-    assert clean_lab.status()[1].ports == [22, 25, 110, 143, 993, 995]
+    assert clean_lab.status()[1].ports == [22, 25, 110, 143, 993, 995, 8080]
 
 
 def test_reset_restores_a_file_replaced_by_rename_and_a_deleted_one(clean_lab: Lab) -> None:
@@ -97,8 +97,8 @@ def test_noop_reset_restarts_nothing_and_is_fast(clean_lab: Lab) -> None:
 def test_reset_restarts_a_stopped_service(clean_lab: Lab) -> None:
     clean_lab.run("h2", "postfix stop; doveadm stop")
     deadline = time.monotonic() + 10
-    while clean_lab.status()[1].ports != [22] and time.monotonic() < deadline:
+    while clean_lab.status()[1].ports != [22, 8080] and time.monotonic() < deadline:
         time.sleep(0.05)
     [status] = clean_lab.reset(["h2"])
     assert (status.sshd, status.postfix, status.dovecot) == (True, True, True)
-    assert status.ports == [22, 25, 110, 143, 993, 995]
+    assert status.ports == [22, 25, 110, 143, 993, 995, 8080]

@@ -1,76 +1,32 @@
-# mailstate apply, step 1 of 2 (runs on the host, POSIX sh).
+# mailstate apply, step 1 of 2 (runs on the host after prelude.sh, POSIX sh).
 # Takes the host lock, reports the live files' sha256, unpacks the candidate files into a
 # private stage dir and validates them with the servers' own tools. Then it HOLDS the
 # lock until the controller writes "RELEASE" on stdin; if the controller vanishes (EOF
 # without RELEASE), the lock stays and is reported stale by the next run.
-# Args: run_id owner lock_wait payload_bytes paths checks [backup_root]
-set -u
-cd / || exit 2  # paths below are absolute; cp --parents resolves from here
-umask 077
+# Args: run_id owner lock_wait payload_bytes paths checks (paths and checks: one a line;
+# a check is `postfix`, `dovecot` or `php PATH`)
 run_id=$1 owner=$2 lock_wait=$3 payload=$4 paths=$5 checks=$6
-backup_root=${7:-/var/backups/mailstate}
-base=/var/lib/mailstate
-lock=$base/lock
-# milestones in ms from /proc/uptime (a builtin read, no process per mark)
-now_ms() { read -r up _ < /proc/uptime; echo $(( ${up%.*}${up#*.} * 10 )); }
+phase=hold-
 t0=$(now_ms)
-mark() { echo "T hold-$1 $(( $(now_ms) - t0 ))"; }
-mkdir -p "$base" && chmod 700 "$base" || { echo "FAIL cannot create $base"; exit 2; }
-
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-
-take_over_stale() {
-  # One taker at a time; re-check under the guard so a fresh lock is never stolen.
-  find "$base" -maxdepth 1 -name takeover -mmin +1 -exec rmdir {} \; 2>/dev/null
-  mkdir "$base/takeover" 2>/dev/null || return 0
-  h=$(cat "$lock/holder" 2>/dev/null); w=$(cat "$lock/worker" 2>/dev/null)
-  if [ -d "$lock" ] && ! alive "$h" && ! alive "$w"; then
-    printf 'STALE %s\n' "$(tr '\n' ' ' < "$lock/info" 2>/dev/null)"
-    # the interrupted run's stage dir (candidate files, maybe secrets) goes with its lock
-    old_stage=$(cat "$lock/stage" 2>/dev/null)
-    case "$old_stage" in "$base"/stage.??????) rm -rf "$old_stage" ;; esac
-    mv "$lock" "$base/stale-lock.$run_id" && rm -rf "$base/stale-lock.$run_id"
-  fi
-  rmdir "$base/takeover"
-}
-
-start=$(date +%s)
-until mkdir "$lock" 2>/dev/null; do
-  h=$(cat "$lock/holder" 2>/dev/null); w=$(cat "$lock/worker" 2>/dev/null)
-  if ! alive "$h" && ! alive "$w" && [ -f "$lock/info" ]; then
-    take_over_stale
-    continue
-  fi
-  if [ $(( $(date +%s) - start )) -ge "$lock_wait" ]; then
-    printf 'LOCKED %s\n' "$(tr '\n' ' ' < "$lock/info" 2>/dev/null)"
-    exit 3
-  fi
-  sleep 0.2
-done
-if ! { echo $$ > "$lock/holder" && printf 'run=%s\nowner=%s\nstarted=%s\nholder=%s\n' \
-    "$run_id" "$owner" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$$" > "$lock/info.tmp" \
-    && mv "$lock/info.tmp" "$lock/info"; } 2>/dev/null; then
-  rm -rf "$lock"
-  echo "FAIL no space left in $base (or it is read-only): cannot write the lock; nothing was changed"
-  exit 2
-fi
-echo "LOCK ok"
+take_lock "$lock_wait" "$owner" || exit 3
 mark locked
 
 stage=$(mktemp -d "$base/stage.XXXXXX") || { echo "FAIL cannot create a stage dir in $base"; exit 2; }
+work=$stage
 echo "$stage" > "$lock/stage"
 echo "STAGE $stage"
 
-cleanup() { rm -rf "$stage"; rm -rf "$lock"; }
+cleanup() { rm -rf -- "$stage" "$lock"; }
 
 # Digests of the live files, under the lock (the controller compares them to the plan).
-present="" missing=""
-for p in $paths; do
-  if [ -f "$p" ]; then present="$present $p"; else missing="$missing $p"; fi
-done
-# shellcheck disable=SC2086
-[ -z "$present" ] || sha256sum $present | sed 's/^\([0-9a-f]*\)  /H \1 /'
-for p in $missing; do echo "H - $p"; done
+present=""
+while IFS= read -r p; do
+  [ -n "$p" ] || continue
+  if [ -f "$p" ]; then present=$present$p$nl; else echo "H - $p"; fi
+done <<EOF
+$paths
+EOF
+[ -z "$present" ] || with_lines "$present" sha256sum -- | sed 's/^\([0-9a-f]*\)  /H \1 /'
 
 # Staging must fit on the host's disk: a full disk fails here, before any live file.
 if ! head -c $(( payload + 1048576 )) /dev/zero > "$stage/space" 2>/dev/null; then
@@ -82,7 +38,7 @@ rm -f "$stage/space"
 # The candidate files, as a tar stream of exactly $payload bytes.
 mkdir "$stage/files"
 if ! head -c "$payload" | tar -x -f - -C "$stage/files" 2> "$stage/tar.err"; then
-  echo "FAIL unpacking the candidate files: $(head -c 500 "$stage/tar.err")"; cleanup; exit 2
+  echo "FAIL unpacking the candidate files: $(one_line "$stage/tar.err")"; cleanup; exit 2
 fi
 # Postfix re-reads a file modified within the last second until it "cools down" (300 ms
 # naps, load_file.c): date the candidates 3 s back, on the host's clock, so postconf,
@@ -92,23 +48,27 @@ find "$stage/files" -type f -exec touch -d "@$(( $(date +%s) - 3 ))" {} +
 # the backup dir a copy of the live files: probe both now, not half-way through the swap.
 # (Builtins where a loop would otherwise start a process per file: on a busy host every
 #  process costs ~1 ms of CPU, and the probes, sync and rm are batched for the same reason.)
-probe_fail() { rm -f $probes; echo "FAIL $1: $(head -c 300 "$stage/probe.err" | tr '\n' ' ')nothing was changed"; cleanup; exit 2; }
 probes=""
-for p in $paths; do
+probe_fail() {
+  [ -z "$probes" ] || with_lines "$probes" rm -f --
+  echo "FAIL $1: $(one_line "$stage/probe.err")nothing was changed"; cleanup; exit 2
+}
+while IFS= read -r p; do
+  [ -n "$p" ] || continue
   d=${p%/*}; while [ -n "$d" ] && [ ! -d "$d" ]; do d=${d%/*}; done
   t=$d/.mailstate.probe.${p##*/}.$run_id
-  probes="$probes $t"
+  probes=$probes$t$nl
   cp "$stage/files$p" "$t" 2> "$stage/probe.err" || probe_fail "cannot write in ${d:-/}"
-done
+done <<EOF
+$paths
+EOF
 t=$backup_root/.probe.$run_id
-probes="$probes $t"
-# shellcheck disable=SC2086
-{ mkdir -p "$backup_root" && { [ -z "$present" ] || cat $present; } > "$t"; } 2> "$stage/probe.err" \
-  || probe_fail "cannot write backups in $backup_root"
-# shellcheck disable=SC2086
-sync $probes 2> "$stage/probe.err" || probe_fail "cannot sync the probe files (full disk or read-only)"
-# shellcheck disable=SC2086
-rm -f $probes
+probes=$probes$t$nl
+{ mkdir -p "$backup_root" && { [ -z "$present" ] || with_lines "$present" cat --; } > "$t"; } \
+  2> "$stage/probe.err" || probe_fail "cannot write backups in $backup_root"
+with_lines "$probes" sync -- 2> "$stage/probe.err" \
+  || probe_fail "cannot sync the probe files (full disk or read-only)"
+with_lines "$probes" rm -f --
 mark staged
 
 report() {  # report NAME RC FILE: one line per check, the tool output base64-encoded
@@ -152,7 +112,7 @@ check_postfix() {
   d=$stage/postfix; mkdir "$d"
   for f in main.cf master.cf; do
     if [ -f "$stage/files/etc/postfix/$f" ]; then cp -p "$stage/files/etc/postfix/$f" "$d/$f"
-    else cp -p /etc/postfix/$f "$d/$f"; fi
+    else cp -p "/etc/postfix/$f" "$d/$f"; fi
   done
   # -x expands $names, so the TLS file paths below come from this same call
   postconf -c "$d" -nx > "$stage/pf.out" 2> "$stage/pf.err"; rc=$?
@@ -228,9 +188,13 @@ check_dovecot() {
 
 check_php() {
   f=$stage/files$1
-  if ! command -v php > /dev/null; then echo "php is not installed: not checked" > "$stage/php.err"; report php-l 0 "$stage/php.err"; return; fi
+  if ! command -v php > /dev/null; then
+    echo "php is not installed: $1 was not checked" > "$stage/php.err"
+    report php-include 0 "$stage/php.err"; return
+  fi
   # Including the file compiles it as `php -l` does, and shows that it defines $config: one
   # php process instead of two. Only on failure does `php -l` run, for its exact message.
+  # shellcheck disable=SC2016 # PHP's own variables
   php -r 'include $argv[1]; exit(isset($config) && is_array($config) ? 0 : 3);' "$f" \
     > "$stage/php.err" 2>&1; rc=$?
   if [ $rc -eq 3 ]; then
@@ -245,18 +209,20 @@ check_php() {
   report php-include "$rc" "$stage/php.err"
 }
 
-for c in $checks; do
+while IFS= read -r c; do
   case "$c" in
-    postfix) check_postfix ;;
-    dovecot) check_dovecot ;;
-    php:*) check_php "${c#php:}" ;;
+    postfix) check_postfix < /dev/null ;;
+    dovecot) check_dovecot < /dev/null ;;
+    "php "*) check_php "${c#php }" < /dev/null ;;
+    *) continue ;;
   esac
-  mark "${c%%:*}"
-done
+  mark "${c%% *}"
+done <<EOF
+$checks
+EOF
 echo "READY"
 
 # Hold the lock until the controller says RELEASE; EOF alone means it died: keep the lock.
 if IFS= read -r cmd && [ "$cmd" = RELEASE ]; then
   cleanup
-  echo "RELEASED"
 fi

@@ -1,44 +1,59 @@
-# mailstate rollback (runs on the host, POSIX sh): restore one backup made by swap.sh.
-# Lists backups when asked; otherwise takes the lock, puts every file of the backup back
-# atomically (mode and owner as backed up), removes files that did not exist before,
-# reruns postmap and reloads the services the backed-up change had touched.
-# Args: backup_root which(list|latest|PREFIX) run_id
-set -u
-cd / || exit 2  # paths below are absolute; cp --parents resolves from here
+# mailstate rollback (runs on the host after prelude.sh, POSIX sh): restore one backup
+# made by swap.sh. Lists the backups when asked. Otherwise takes the lock (a stale one is
+# taken over, a live one refused), puts every file of the backup back atomically (mode
+# and owner as backed up), removes files that did not exist before, runs the backup's
+# actions again (postmap, reload/restart) and checks that the listeners of before that
+# change came back. Hangups are ignored: a restore, once started, finishes.
+# Args: run_id owner lock_wait which(list|latest|NAME-PREFIX) verify_seconds
 trap '' HUP PIPE INT TERM
-umask 077
-root=$1 which=$2 run_id=$3
-base=/var/lib/mailstate
-lock=$base/lock
+run_id=$1 owner=$2 lock_wait=$3 which=$4 verify_seconds=$5
+phase=rollback-
+t0=$(now_ms)
+
+backups() {  # the backup names, oldest first (names start with their UTC time)
+  find "$backup_root" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null | sort \
+  | while IFS= read -r b; do
+    [ -f "$backup_root/$b/manifest" ] && echo "$b"
+  done
+}
+
 if [ "$which" = list ]; then
-  ls -1 "$root" 2>/dev/null | sort | while read -r b; do
-    printf 'B %s %s\n' "$b" "$(awk '{print $2}' "$root/$b/manifest" 2>/dev/null | tr '\n' ' ')"
+  backups | while IFS= read -r b; do
+    echo "B $b"
+    while read -r sha path; do echo "M $sha $path"; done < "$backup_root/$b/manifest"
   done
   exit 0
 fi
-if [ "$which" = latest ]; then b=$(ls -1 "$root" 2>/dev/null | sort | tail -n 1)
-else b=$(ls -1 "$root" 2>/dev/null | sort | grep "^$which" | tail -n 1); fi
-[ -n "$b" ] && [ -f "$root/$b/manifest" ] || { echo "FAIL no backup matches '$which' in $root"; exit 2; }
-bk=$root/$b
-mkdir -p "$base" && chmod 700 "$base"
-mkdir "$lock" 2>/dev/null || { printf 'LOCKED %s\n' "$(tr '\n' ' ' < "$lock/info" 2>/dev/null)"; exit 3; }
-echo $$ > "$lock/holder"
-printf 'run=%s\nowner=rollback\nstarted=%s\n' "$run_id" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$lock/info"
+
+chosen=""
+while IFS= read -r b; do
+  case "$b" in "$which"*) chosen=$b ;; esac
+  [ "$which" != latest ] || chosen=$b
+done <<EOF
+$(backups)
+EOF
+[ -n "$chosen" ] || { echo "NOBACKUP $which"; exit 2; }
+bk=$backup_root/$chosen
+
+take_lock "$lock_wait" "$owner" || exit 3
+work=$(mktemp -d "$base/stage.XXXXXX") || { echo "FAIL cannot create a work dir in $base"; rm -rf -- "$lock"; exit 2; }
+echo "$work" > "$lock/stage"
 echo "BACKUP $bk"
-while read -r sha path; do
-  if [ "$sha" = absent ]; then rm -f "$path" && echo "REMOVED $path"; continue; fi
-  src=$bk/files$path
-  tmp=$(dirname "$path")/.mailstate.$(basename "$path").$run_id
-  cp -p "$src" "$tmp" && sync "$tmp" && mv -f "$tmp" "$path" && echo "RESTORED $path" \
-    || { rm -f "$tmp"; echo "FAIL restoring $path"; }
-done < "$bk/manifest"
-while read -r verb arg; do
-  case "$verb" in
-    postmap) postmap "$arg" ;;
-    reload-postfix) postfix reload > /dev/null 2>&1 || postfix start < /dev/null > /dev/null 2>&1 ;;
-    restart-postfix) postfix stop > /dev/null 2>&1; sleep 0.2; postfix start < /dev/null > /dev/null 2>&1 ;;
-    reload-dovecot) doveadm reload 2>/dev/null || dovecot < /dev/null > /dev/null 2>&1 ;;
-  esac
-done < "$bk/actions"
-rm -rf "$lock"
-echo "DONE ok"
+
+ss -ltnpH > "$work/ss.changed" 2>/dev/null  # the listeners of the change being undone
+complete=complete
+restore_backup "$bk" || complete=incomplete
+mark restored
+actions=$(cat "$bk/actions" 2>/dev/null)
+run_actions "$actions"
+if grep -q . "$work/act.err"; then
+  sed 's/^/ACTFAIL /' "$work/act.err" | head -n 20
+fi
+if verify "$actions" "$(expect_restored "$bk/listeners" "$work/ss.changed")" "$verify_seconds"; then
+  echo "AFTER ok"
+else
+  sed 's/^DEAD //; s/^/AFTER /' "$work/verify.err"
+fi
+mark verified
+echo "DONE $complete"
+rm -rf -- "$work" "$lock"

@@ -1,0 +1,37 @@
+"""The host scripts as they are sent: the shared prelude in front of one script.
+
+Every phase is still one exec: `remote/prelude.sh` (strict shell options, the lock, the
+temp-file naming, the atomic put, the action dispatch, the listener check) is
+concatenated with the phase's script, so what they share is written once.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from mailstate.engine import hooks
+from mailstate.transport.base import sh_command
+
+ScriptName = Literal["facts", "hold", "swap", "restore"]
+BACKUP_ROOT = "/var/backups/mailstate"  # as in prelude.sh
+STATE_DIR = "/var/lib/mailstate"  # as in prelude.sh
+
+
+REMOTE = Path(__file__).with_name("remote")  # package data, installed as plain files
+
+
+@cache
+def _read(name: str) -> str:
+    return (REMOTE / name).read_text()
+
+
+def host_script(name: ScriptName) -> str:
+    """The full text sent for phase `name`: prelude, then the script."""
+    return hooks.script(name, _read("prelude.sh") + _read(f"{name}.sh"))
+
+
+def host_command(name: ScriptName, args: list[str]) -> str:
+    """One quoted `sh -c` command line running phase `name` with `args`."""
+    return sh_command(host_script(name), args)
