@@ -18,8 +18,8 @@ import re
 from collections.abc import Iterable
 
 from mailstate.engine.memo import SharedMemo
-from mailstate.formats._text import body, decode, split_lines
-from mailstate.formats.masks import MASK, FileSecrets, masked_lines
+from mailstate.formats._text import body, decode
+from mailstate.formats.masks import MASK, FileSecrets, LineSpans, apply_spans, secret_spans
 
 __all__ = ["MASK", "kind_of", "mask_line", "unified_diff"]
 
@@ -108,22 +108,25 @@ def _range(start: int, stop: int) -> str:
     return f"{start if not length else start + 1},{length}"
 
 
-def _side(data: bytes | None, declared: FileSecrets, secrets: list[str]
-          ) -> tuple[list[str], list[str]]:
-    """The raw lines of one side and the same lines masked."""
-    if not data:
-        return [], []
-    text = decode(data)
-    return split_lines(text), [mask_line(line, secrets)
-                               for line in masked_lines(text, declared)]
+class _Side:
+    """One version of the file: its raw lines, shown masked one line at a time."""
+
+    def __init__(self, data: bytes | None, declared: FileSecrets, secrets: list[str]) -> None:
+        self.lines: list[str] = []
+        self.spans: LineSpans = {}
+        if data:
+            self.lines, self.spans = secret_spans(decode(data), declared)
+        self.secrets = secrets
+
+    def shown(self, i: int) -> str:
+        return mask_line(apply_spans(self.lines[i], self.spans.get(i, ())), self.secrets)
 
 
 def _unified_diff(path: str, before: bytes | None, after: bytes | None,
                   secrets: list[str], context: int, declared: FileSecrets) -> str:
-    old, old_shown = _side(before, declared, secrets)
-    new, new_shown = _side(after, declared, secrets)
+    old, new = _Side(before, declared, secrets), _Side(after, declared, secrets)
     out: list[str] = []
-    matcher = difflib.SequenceMatcher(None, old, new)
+    matcher = difflib.SequenceMatcher(None, old.lines, new.lines)
     for group in matcher.get_grouped_opcodes(context):
         if not out:
             out.append(f"--- a{path}\n" if before is not None else "--- /dev/null\n")
@@ -134,13 +137,13 @@ def _unified_diff(path: str, before: bytes | None, after: bytes | None,
             if tag == "equal":
                 for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
                     # the same text: show it as masked as either side masks it
-                    line = old_shown[i] if old_shown[i] != old[i] else new_shown[j]
-                    _emit(out, " ", line)
+                    line = old.shown(i)
+                    _emit(out, " ", line if line != old.lines[i] else new.shown(j))
                 continue
             for i in range(i1, i2):
-                _emit(out, "-", old_shown[i])
+                _emit(out, "-", old.shown(i))
             for j in range(j1, j2):
-                _emit(out, "+", new_shown[j])
+                _emit(out, "+", new.shown(j))
     text = "".join(out)
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 

@@ -42,15 +42,26 @@ class FileSecrets:
 
 def masked_lines(text: str, secrets: FileSecrets) -> list[str]:
     """The lines of `text` (endings kept) with every secret value replaced by MASK."""
+    lines, spans = secret_spans(text, secrets)
+    return [apply_spans(line, spans.get(i, ())) for i, line in enumerate(lines)]
+
+
+def secret_spans(text: str, secrets: FileSecrets) -> tuple[list[str], LineSpans]:
+    """The lines of `text` and, for the lines holding secrets, the spans to mask (a diff
+    masks only the lines it shows: a 50 MB main.cf is not copied)."""
     lines = split_lines(text)
+    if (secrets.kind in ("main.cf", "master.cf", "dovecot") and not secrets.names
+            and not SECRET_NAME.search(text)):
+        return lines, {}  # nothing to look for: no parse
     try:
-        spans = _FINDERS[secrets.kind](lines, text, secrets)
+        return lines, _FINDERS[secrets.kind](lines, text, secrets)
     except ParseError:
-        spans = {i: [(0, len(body(line)))] for i, line in enumerate(lines) if body(line)}
-    return [_apply(line, spans.get(i, ())) for i, line in enumerate(lines)]
+        return lines, {i: [(0, len(body(line)))] for i, line in enumerate(lines)
+                       if body(line)}
 
 
-def _apply(line: str, spans: Iterable[tuple[int, int]]) -> str:
+def apply_spans(line: str, spans: Iterable[tuple[int, int]]) -> str:
+    """`line` with the given spans of its body replaced by MASK (merged when they touch)."""
     text = body(line)
     merged: list[list[int]] = []
     for start, end in sorted(s for s in spans if s[1] > s[0]):
