@@ -50,6 +50,8 @@ def secret_spans(text: str, secrets: FileSecrets) -> tuple[list[str], LineSpans]
     """The lines of `text` and, for the lines holding secrets, the spans to mask (a diff
     masks only the lines it shows: a 50 MB main.cf is not copied)."""
     lines = split_lines(text)
+    if secrets.kind == "map" and not (secrets.names or secrets.everything):
+        return lines, {}
     if (secrets.kind in ("main.cf", "master.cf", "dovecot") and not secrets.names
             and not SECRET_NAME.search(text)):
         return lines, {}  # nothing to look for: no parse
@@ -62,6 +64,8 @@ def secret_spans(text: str, secrets: FileSecrets) -> tuple[list[str], LineSpans]
 
 def apply_spans(line: str, spans: Iterable[tuple[int, int]]) -> str:
     """`line` with the given spans of its body replaced by MASK (merged when they touch)."""
+    if not spans:
+        return line
     text = body(line)
     merged: list[list[int]] = []
     for start, end in sorted(s for s in spans if s[1] > s[0]):
