@@ -14,7 +14,8 @@ import sys
 from mailstate import __version__
 from mailstate.diagnostics import MailstateError
 
-COMMANDS = ("plan", "apply", "rollback", "show", "lint", "audit", "inventory", "schema", "lab")
+COMMANDS = ("plan", "apply", "rollback", "show", "lint", "audit", "inventory", "schema",
+            "profiles", "lab", "demo", "completion")
 
 EPILOG = """\
 typical use:
@@ -43,12 +44,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that parse their own arguments (the demo: its options are mailstate/demo.py's).
+OWN_ARGUMENTS = ("demo",)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return 1
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["__complete"]:  # hidden: shell completion asks for candidates
+        from mailstate.commands.completion import complete
+
+        return complete(argv[1:])
+    if argv[:1] and argv[0] in OWN_ARGUMENTS:
+        args = argparse.Namespace(command=argv[0], arguments=argv[1:], json=False)
+    else:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return 1
     module = importlib.import_module(f"mailstate.commands.{args.command}")
     try:
         return int(module.run(args))

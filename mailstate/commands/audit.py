@@ -57,7 +57,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
     add_inventory_args(parser)
     parser.add_argument("--state", metavar="STATE",
-                        help="with ADDRESS: compare with this state (name in states/ or file)")
+                        help="with ADDRESS: compare with this state (file, or name: ./states/, "
+                             "then the shipped profiles)")
     parser.add_argument("--cafile", metavar="FILE",
                         help="CA certificates to verify the servers' certificates against")
     parser.add_argument("--mail-hostname", metavar="NAME",
@@ -130,16 +131,12 @@ def address_targets(addresses: list[str], state_name: str | None,
 
 
 def load_state(name: str) -> MailState:
-    """A state file by path, or by name from ./states/NAME.yaml (validated like `lint`)."""
-    from mailstate.diagnostics import error
+    """A state file by path, or by name (./states/NAME.yaml, then the shipped profiles),
+    validated like `lint`."""
+    from mailstate.inventory import find_state
     from mailstate.model.loader import load_state as load_state_files
 
-    path = Path(name)
-    if not path.is_file():
-        path = Path("states") / f"{name}.yaml"
-    if not path.is_file():
-        raise error(f"state not found: {name}", fix="give a state file or a name in states/")
-    return load_state_files([path]).state
+    return load_state_files([find_state(name)]).state
 
 
 def inventory_targets(args: argparse.Namespace) -> list[Target]:

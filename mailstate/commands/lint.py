@@ -13,10 +13,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     parser = sub.add_parser(
         "lint", help="check desired states for mistakes (no SSH)",
         description="Validate state files and run the lint rules over them. STATE is a "
-                    "file or a state name (states/NAME.yaml, then the shipped profiles). "
+                    "file or a state name (./states/NAME.yaml, then the shipped profiles: "
+                    "`mailstate profiles`). "
                     "With -i, every selected host's merged state is checked. With "
                     "--target, also what that release's Postfix and Dovecot refuse.",
-        epilog="examples:\n  mailstate lint states/hardened.yaml --target debian13\n"
+        epilog="examples:\n  mailstate lint hardened --target debian13\n"
                "  mailstate lint -i inventory/prod.yaml --target postfix=3.10,dovecot=2.4",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -34,24 +35,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def _targets(args: argparse.Namespace) -> list[tuple[str, Any]]:
     """(name, thunk returning ResolvedState) for everything to lint."""
-    from pathlib import Path
-
     from mailstate.diagnostics import error
-    from mailstate.inventory import SHIPPED_STATES, resolve_state
+    from mailstate.inventory import find_state, resolve_state
     from mailstate.inventory.cli import inventory_from_args
     from mailstate.model.loader import load_state
 
-    def path_of(name: str) -> Path:
-        candidates = [Path(name), Path("states") / f"{name}.yaml", SHIPPED_STATES / f"{name}.yaml"]
-        found = next((p for p in candidates if p.is_file()), None)
-        if found is None:
-            raise error(f"state {name!r} not found", fix="looked in: " +
-                        ", ".join(str(p) for p in candidates))
-        return found
-
     targets: list[tuple[str, Any]] = []
     if args.states:
-        paths = [path_of(s) for s in args.states]
+        paths = [find_state(s) for s in args.states]
         if args.merge:
             targets.append((" + ".join(map(str, paths)), lambda: load_state(paths)))
         else:
@@ -68,7 +59,7 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Any]]:
             targets.append((host.name, lambda h=host: resolve_state(h, inventory)))
     if not targets:
         raise error("nothing to lint: give STATE files or -i INVENTORY",
-                    fix="mailstate lint states/hardened.yaml   or   mailstate lint -i "
+                    fix="mailstate lint hardened   or   mailstate lint -i "
                         "inventory/lab.yaml")
     return targets
 

@@ -22,20 +22,22 @@ if TYPE_CHECKING:
     from mailstate.inventory.load import Inventory, load_inventory
     from mailstate.inventory.states import (
         SHIPPED_STATES,
+        find_state,
         resolve_state,
         shared_state,
+        shipped_profiles,
         state_paths,
     )
     from mailstate.model.loader import ResolvedState
 
-__all__ = ["SHIPPED_STATES", "HostSpec", "Inventory", "ResolvedState", "load_inventory",
-           "resolve_state", "shared_state", "state_paths"]
+__all__ = ["SHIPPED_STATES", "HostSpec", "Inventory", "ResolvedState", "find_state",
+           "load_inventory", "resolve_state", "shared_state", "shipped_profiles", "state_paths"]
 
 # Loaded on first use: every command imports mailstate.inventory.cli to declare its
 # options, and that must not cost the readers (or the pydantic model: ResolvedState).
 _HOME = {"HostSpec": "connection", "Inventory": "load", "load_inventory": "load",
          "SHIPPED_STATES": "states", "resolve_state": "states", "shared_state": "states",
-         "state_paths": "states"}
+         "state_paths": "states", "find_state": "states", "shipped_profiles": "states"}
 
 
 def __getattr__(name: str) -> Any:

@@ -8,13 +8,14 @@ decrypted only when a state actually uses it.
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mailstate.diagnostics import Location, MailstateError
+from mailstate.diagnostics import Diagnostic, Location, MailstateError
 from mailstate.inventory.connection import HostSpec
 from mailstate.inventory.data import inventory_error
 from mailstate.inventory.values import Secret, Unsafe, VarSource, Vaulted
@@ -26,27 +27,102 @@ if TYPE_CHECKING:
     from mailstate.model.loader import ResolvedState, StateLayer
     from mailstate.model.yamlsource import SourceDoc
 
-SHIPPED_STATES = Path(__file__).resolve().parent.parent.parent / "states"
+# The profiles mailstate ships: package data, so a wheel, pipx or editable install finds
+# them (the repo's `states/` is a symlink to this folder, for people and scripts).
+SHIPPED_STATES = Path(__file__).resolve().parent.parent / "profiles"
+STATE_SUFFIXES = (".yaml", ".yml")
 _MISSING = "\0undefined"
 
 
-def state_paths(inventory: Inventory, name: str, host: str | None = None) -> list[Path]:
-    """Where a state name may live, in search order (the one place that decides it).
+def is_state_path(name: str) -> bool:
+    """A path (has `/` or a .yaml/.yml suffix), not a name to look up."""
+    return "/" in name or name.endswith(STATE_SUFFIXES)
 
-    A path (with `/` or a .yaml/.yml suffix) is relative to the host's inventory
-    directory; a name is looked up in `states/` above and beside that directory, in the
-    project directory, then in mailstate's shipped states."""
+
+def shipped_profiles() -> dict[str, Path]:
+    """{name: file} of the shipped profiles, by name."""
+    return {p.stem: p for p in sorted(SHIPPED_STATES.glob("*.yaml")) if p.is_file()}
+
+
+def state_dirs(inventory: Inventory | None, host: str | None = None) -> tuple[Path, list[Path]]:
+    """(the base explicit relative paths start from, the `states/` folders searched).
+
+    With an inventory: the host's inventory directory; `states/` above and beside it,
+    then in the project directory (cwd or --playbook-dir). Without one (`mailstate lint
+    FILE`, `audit --state`): the current directory and its `states/`. The shipped
+    profiles come after these folders (see `state_paths`)."""
+    if inventory is None:
+        base = Path.cwd()
+        return base, [base / "states"]
     base = inventory.path if inventory.path.is_dir() else inventory.path.parent
     if host is not None and host in inventory.hosts:
         folder = inventory.hosts[host].vars.get("inventory_dir")
         base = Path(folder) if folder else inventory.project_dir
-    if "/" in name or name.endswith((".yaml", ".yml")):
+    folders = [base.parent / "states", base / "states", inventory.project_dir / "states"]
+    return base, list(dict.fromkeys(f.absolute() for f in folders))
+
+
+def state_paths(inventory: Inventory | None, name: str, host: str | None = None) -> list[Path]:
+    """Where a state name may live, in search order: the one place that decides it.
+
+    1. A path (with `/` or a .yaml/.yml suffix) is taken as it is, relative to the host's
+       inventory directory (to the current directory without an inventory).
+    2. A name is looked up as NAME.yaml / NAME.yml in the project's own `states/`
+       folders (`state_dirs`): a project's file of the same name wins over a profile.
+    3. Then in the profiles mailstate ships (`mailstate profiles`)."""
+    base, folders = state_dirs(inventory, host)
+    if is_state_path(name):
         path = Path(name).expanduser()
         return [path if path.is_absolute() else (base / path).absolute()]
-    folders = [base.parent / "states", base / "states", inventory.project_dir / "states",
-               SHIPPED_STATES]
-    unique = list(dict.fromkeys(f.absolute() for f in folders))
-    return [d / f"{name}{ext}" for d in unique for ext in (".yaml", ".yml")]
+    searched = [*folders, SHIPPED_STATES]
+    return [d / f"{name}{ext}" for d in searched for ext in STATE_SUFFIXES]
+
+
+def find_state(name: str, inventory: Inventory | None = None, host: str | None = None,
+               location: Location | None = None) -> Path:
+    """The file a state name or path means (`state_paths`), or an error that lists what
+    exists: the folders looked in and the shipped profiles by name."""
+    who = f"host {host}: " if host else ""
+    if not name.strip():
+        raise MailstateError(Diagnostic("error", f"{who}an empty state name", location,
+                                        code="state-not-found",
+                                        fix="name a state (e.g. hardened) or a file"))
+    candidates = state_paths(inventory, name, host)
+    found = next((p for p in candidates if _is_file(p)), None)
+    if found is not None:
+        return found
+    if is_state_path(name):
+        raise MailstateError(Diagnostic(
+            "error", f"{who}state file {name!r} not found", location, code="state-not-found",
+            fix=f"no file {candidates[0]}; a name without `/` or .yaml is looked up in "
+                "states/ folders, then in the shipped profiles"))
+    shipped = sorted(shipped_profiles())
+    folders = list(dict.fromkeys(str(p.parent) for p in candidates
+                                 if p.parent != SHIPPED_STATES))
+    close = difflib.get_close_matches(name, [*shipped, *_names_in(candidates)], n=1)
+    fix = (f"did you mean {close[0]!r}? " if close else "") + (
+        f"looked for {name}.yaml (or .yml) in: " + ", ".join(folders) +
+        f"; shipped profiles (`mailstate profiles`): {', '.join(shipped) or 'none'}")
+    raise MailstateError(Diagnostic("error", f"{who}state {name!r} not found", location,
+                                    code="state-not-found", fix=fix))
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name with NUL, an unreadable folder
+        return False
+
+
+def _names_in(candidates: list[Path]) -> list[str]:
+    """State names that do exist in the folders looked in (for "did you mean")."""
+    names: list[str] = []
+    for folder in dict.fromkeys(p.parent for p in candidates):
+        try:
+            names += [p.stem for p in folder.iterdir() if p.suffix in STATE_SUFFIXES]
+        except OSError:
+            continue
+    return names
 
 
 def resolve_state(host: HostSpec, inventory: Inventory) -> ResolvedState:
@@ -89,14 +165,9 @@ def _state_inputs(host: HostSpec, inventory: Inventory
     layers: list[StateLayer] = []
     files: list[str] = []
     for name in host.states:
-        candidates = state_paths(inventory, name, host.name)
-        found = next((p for p in candidates if p.is_file()), None)
-        if found is None:
-            where = sources.get("mailstate_states")
-            raise inventory_error(
-                f"host {host.name}: state {name!r} not found",
-                _state_location(where, name) if where else Location(str(inventory.path)),
-                fix="looked in: " + ", ".join(str(p) for p in candidates))
+        where = sources.get("mailstate_states")
+        found = find_state(name, inventory, host.name, _state_location(where, name)
+                           if where else Location(str(inventory.path)))
         layers.append(inventory.layer(found))
         files.append(str(found))
     overrides = ""

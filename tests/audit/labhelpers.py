@@ -43,7 +43,9 @@ def named_inventory(lab: Any, directory: Path, hosts: dict[str, dict[str, Any]],
     written = {}
     for name, spec in hosts.items():
         extra = {k: v for k, v in spec.items() if k != "lab"}
-        written[name] = {**lab_hosts[spec["lab"]], **extra}
+        # connection details only: the lab's own mail_hostname is for its own names
+        connection = {k: v for k, v in lab_hosts[spec["lab"]].items() if k != "mail_hostname"}
+        written[name] = {**connection, **extra}
     group_vars = source["all"].get("vars", {}) if with_state else {}
     document = {"all": {"hosts": written, "vars": group_vars}}
     path = directory / "inventory.yaml"
