@@ -25,6 +25,7 @@ from mailstate.model.files import (
     ALLOW_FIX,
     POSTFIX_DIR,
     ROUNDCUBE_DIR,
+    is_under,
     owner_problem,
     path_problem,
 )
@@ -78,11 +79,11 @@ class MailState(BaseModel):
 
     def outside_paths(self) -> list[str]:
         """The files this state writes outside their kind's directory (via allow_paths)."""
-        paths = list(self.postfix.maps) if self.postfix else []
-        if self.roundcube is not None:
+        maps = list(self.postfix.maps) if self.postfix else []
+        paths = [p for p in maps if not is_under(p, POSTFIX_DIR)]
+        if self.roundcube is not None and not is_under(self.roundcube.path, ROUNDCUBE_DIR):
             paths.append(self.roundcube.path)
-        owned = (POSTFIX_DIR + "/", ROUNDCUBE_DIR + "/")
-        return [p for p in paths if not p.startswith(owned)]
+        return paths
 
     def secret_values(self) -> set[str]:
         """Every secret string in the state (non-empty), to mask in any output."""

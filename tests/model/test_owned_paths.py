@@ -62,6 +62,9 @@ def test_allow_paths_widens_exactly_the_listed_files(tmp_path: Path) -> None:
                     + "roundcube:\n  path: /usr/share/roundcube/config.inc.php\n")
     state = load_state([path]).state
     assert state.outside_paths() == ["/srv/mail/virtual", "/usr/share/roundcube/config.inc.php"]
+    path.write_text("allow_paths: [/etc/roundcube/relay]\n"
+                    + MAP.format(path="/etc/roundcube/relay"))  # another kind's directory
+    assert load_state([path]).state.outside_paths() == ["/etc/roundcube/relay"]
     errors = _errors(tmp_path, "allow_paths: [/srv/mail/virtual]\n"
                      + MAP.format(path="/srv/mail/virtual2"))
     assert len(errors) == 1 and "/srv/mail/virtual2" in errors[0]
