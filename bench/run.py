@@ -42,6 +42,9 @@ TOOLS = ("mailstate", "ansible", "pyinfra", "pyinfra-dropin")
 # form a pyinfra user writes first (a Dovecot drop-in, one master.cf block, ~8 operations).
 DEPLOYS = {"pyinfra": "deploy.py", "pyinfra-dropin": "deploy_dropin.py"}
 WORKS = ("plan", "apply", "noop")
+# Debian 12 for every host: the Ansible and pyinfra forms write Dovecot 2.3 names, which a
+# Debian 13 host (Dovecot 2.4) refuses; a lab left mixed by --keep-lab is rebuilt.
+RELEASE = "bookworm"
 MAILSTATE_FORKS = 50  # mailstate's default --forks; the floor uses the same pool size
 
 sys.path.insert(0, str(REPO))
@@ -285,7 +288,7 @@ def equivalence(run: Run, size: int, tool: str, inventory: Path) -> bool:
 # -- the run --------------------------------------------------------------------------
 def bench_size(run: Run, lab: Any, size: int, tools: list[str], args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
-    lab.up(size, mail=True)
+    lab.up(size, mail=True, releases=RELEASE)
     names = [f"h{n}" for n in range(1, size + 1)]
     print(f"\n== {size} hosts (lab instance {lab.instance} up in "
           f"{time.perf_counter() - t0:.1f} s)", flush=True)
