@@ -13,7 +13,13 @@ from typing import NamedTuple
 from mailstate.formats._text import parse_error
 
 _OPS = re.compile(r"=>|===|!==|==|!=|<=|>=|->|::|\?\?=|\?\?|&&|\|\||[.+\-*/%]=|\S")
-_WORD = re.compile(r"\$?[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*|[0-9][0-9A-Za-z_.]*")
+# A PHP name: [A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*, written as the
+# complement of the ASCII it excludes: the same characters (a test checks every code
+# point), but compiled in 0.2 ms instead of ~6 ms of every run's start-up (re builds a
+# table for a range up to U+10FFFF).
+_NAME_START = r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f]"
+_NAME_REST = r"[^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]"
+_WORD = re.compile(r"\$?" + _NAME_START + _NAME_REST + r"*|[0-9][0-9A-Za-z_.]*")
 _HEREDOC = re.compile(r"<<<[ \t]*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\1\r?\n")
 _CLOSE = {"(": ")", "[": "]", "{": "}"}
 _SPACE = re.compile(r"\s+")
