@@ -20,7 +20,7 @@ from mailstate.diagnostics import Diagnostic, MailstateError, error
 if TYPE_CHECKING:
     from mailstate.inventory import HostSpec, Inventory
     from mailstate.model import MailState
-    from mailstate.transport.base import Connection
+    from mailstate.transport.base import Connection, Result, RunningCommand
     from mailstate.transport.ssh import SshOptions
 
 RETRY_FILE = "mailstate.retry"
@@ -84,21 +84,24 @@ def merge_states(inventory: Inventory, hosts: list[HostSpec]) -> list[Target]:
 
 
 class EarlyConnections:
-    """SSH connections opened while the state models import and the states merge.
+    """SSH connections opened, and first commands started, while the models import.
 
     Why: a run's first ~0.15 s are imports (pydantic and the models, the engine) and
-    state merging, all CPU in this process, while an SSH handshake is mostly waiting on
-    the host. So the hosts the runner starts first (`count`: min(forks, batch, hosts))
-    are connected in background threads right after the inventory is read, and a
-    worker `take`s its host's connection instead of connecting. Same errors, same
-    order of events for the host; what changes is only when the handshake happens. A
-    host whose state then fails to merge gets a connection that is closed unused, so
-    nothing but an SSH login reaches it. Not used with --accept-new (a host key must
+    state merging, all CPU in this process, while an SSH handshake and the facts command
+    are mostly work and waiting on the host. So the hosts the runner starts first
+    (`count`: min(forks, batch, hosts)) are connected in background threads right after
+    the inventory is read, each runs at once the facts command its state files say it
+    will need (`first`, see `_prefetch`; it only reads), and a worker `take`s its host's
+    connection instead of connecting. Same errors, same order of events for the host;
+    what changes is only when the handshake and the first read happen. A host whose
+    state then fails to merge gets a connection that is closed unused, so nothing but
+    an SSH login (and that read) reaches it. Not used with --accept-new (a host key must
     not be recorded for a host that the run then refuses) or for a host whose
     connection variables are already known to be wrong.
     """
 
-    def __init__(self, hosts: list[HostSpec], options: SshOptions, count: int) -> None:
+    def __init__(self, hosts: list[HostSpec], options: SshOptions, count: int,
+                 first: Callable[[list[HostSpec]], dict[str, str]] | None = None) -> None:
         self._lock = threading.Lock()
         self._pending: dict[str, _Opening] = {}
         if count <= 0 or options.accept_new:
@@ -111,12 +114,15 @@ class EarlyConnections:
         from mailstate import inputs  # noqa: F401  (key and known_hosts reads)
         from mailstate.transport.ssh import connect
 
-        for host in [h for h in hosts if not h.problems][:count]:
+        chosen = [h for h in hosts if not h.problems][:count]
+        commands = first(chosen) if first is not None else {}
+        for host in chosen:
             opening = _Opening(host.name)
             self._pending[host.name] = opening
+            command = commands.get(host.name)
             # daemon: a host that never answers must not hold the process at exit
-            threading.Thread(target=opening.run, args=(connect, host, options), daemon=True,
-                             name=f"mailstate-connect-{host.name}").start()
+            threading.Thread(target=opening.run, args=(connect, host, options, command),
+                             daemon=True, name=f"mailstate-connect-{host.name}").start()
 
     def take(self, host: HostSpec) -> Connection | None:
         """The host's connection (its connect error raised here), or None: connect now."""
@@ -139,7 +145,7 @@ class EarlyConnections:
 
 
 class _Opening:
-    """One connection being opened in its own thread."""
+    """One connection being opened (and its first command run) in its own thread."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -150,18 +156,25 @@ class _Opening:
         self._error: BaseException | None = None
 
     def run(self, connect: Callable[[HostSpec, SshOptions], Connection], host: HostSpec,
-            options: SshOptions) -> None:
+            options: SshOptions, command: str | None) -> None:
         try:
-            conn = connect(host, options)
+            conn: Connection = connect(host, options)
         except BaseException as exc:  # raised again in the worker that takes it
             self._error = exc
-        else:
-            with self._lock:
-                if self._abandoned:
-                    with contextlib.suppress(Exception):
-                        conn.close()
-                else:
-                    self._conn = conn
+            self._done.set()
+            return
+        if command is not None:
+            try:
+                outcome: Result | BaseException = conn.run(command)
+            except BaseException as exc:  # the worker that sends the same command gets it
+                outcome = exc
+            conn = EarlyFirst(conn, command, outcome)
+        with self._lock:
+            if self._abandoned:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            else:
+                self._conn = conn
         self._done.set()
 
     def result(self) -> Connection:
@@ -178,6 +191,44 @@ class _Opening:
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+class EarlyFirst:
+    """A connection whose first command already ran, as soon as it was open.
+
+    `run` of exactly that command (no stdin) answers with what the host answered to it,
+    once; any other command runs as usual. The early command is read-only (the facts),
+    so when the engine asks for another one nothing was changed on the host.
+    """
+
+    def __init__(self, conn: Connection, command: str, outcome: Result | BaseException
+                 ) -> None:
+        self._conn = conn
+        self.name = conn.name
+        self._early: tuple[str, Result | BaseException] | None = (command, outcome)
+
+    @property
+    def round_trips(self) -> int:
+        return self._conn.round_trips
+
+    @round_trips.setter
+    def round_trips(self, value: int) -> None:
+        self._conn.round_trips = value
+
+    def run(self, command: str, stdin: bytes = b"", timeout: float | None = None) -> Result:
+        early, self._early = self._early, None
+        if early is not None and early[0] == command and not stdin:
+            if isinstance(early[1], BaseException):
+                raise early[1]
+            return early[1]
+        return self._conn.run(command, stdin, timeout)
+
+    def start(self, command: str, stdin: bytes = b"") -> RunningCommand:
+        self._early = None
+        return self._conn.start(command, stdin)
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 def on_connection(target: Target, options: SshOptions,

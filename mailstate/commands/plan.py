@@ -73,6 +73,7 @@ def plan_all(targets: list[Target], options: SshOptions, forks: int,
 
 
 def run(args: argparse.Namespace) -> int:
+    from mailstate.commands._prefetch import first_commands
     from mailstate.commands._targets import (
         EarlyConnections,
         merge_states,
@@ -83,8 +84,9 @@ def run(args: argparse.Namespace) -> int:
 
     inventory, hosts = select_hosts(args)
     options = ssh_options(args, hosts)
-    # The first hosts connect while the models import and the states merge.
-    with EarlyConnections(hosts, options, min(args.forks, len(hosts))) as early:
+    # The first hosts connect and read their files while the models import.
+    with EarlyConnections(hosts, options, min(args.forks, len(hosts)),
+                          lambda chosen: first_commands(inventory, chosen)) as early:
         targets = merge_states(inventory, hosts)
         plans = plan_all(targets, options, args.forks, quiet=args.json, early=early)
 

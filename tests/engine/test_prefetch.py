@@ -1,0 +1,143 @@
+"""The facts command guessed from state files (commands/_prefetch.py) is the engine's own.
+
+A plan starts each host's facts command before the models have loaded, from what the
+state files say; the answer is used only when the engine then asks for exactly that
+command (`EarlyFirst`). These tests hold the guess equal to `facts_request` of the
+validated state for every shipped profile and for layered states, overrides and map
+types; where the files cannot tell (a `{{ variable }}` in a path), there is no guess;
+and `EarlyFirst` answers only the same command, once (a real local transport).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mailstate.commands._prefetch import first_commands
+from mailstate.commands._targets import EarlyFirst
+from mailstate.diagnostics import MailstateError
+from mailstate.engine.compile import facts_request
+from mailstate.engine.facts import gather_command
+from mailstate.inventory import shared_state
+from mailstate.inventory.load import load_inventory
+from mailstate.inventory.states import SHIPPED_STATES
+from mailstate.transport.base import Result
+from mailstate.transport.local import LocalConnection
+
+SITE = """\
+postfix:
+  maps:
+    /etc/postfix/sender_access:
+      type: cdb
+      entries: {spam.example: REJECT}
+    /etc/postfix/tls_policy:
+      type: lmdb
+roundcube:
+  path: /etc/roundcube/other.inc.php
+"""
+NO_DOVECOT = "dovecot: null\nvars: {x: 1}\n"
+TEMPLATED = """\
+roundcube:
+  path: "/etc/roundcube/{{ name }}.inc.php"
+vars: {name: webmail}
+"""
+
+
+def inventory(tmp_path: Path, hosts: dict[str, dict[str, object]]) -> Path:
+    states = tmp_path / "states"
+    states.mkdir()
+    (states / "site.yaml").write_text(SITE)
+    (states / "nodovecot.yaml").write_text(NO_DOVECOT)
+    (states / "templated.yaml").write_text(TEMPLATED)
+    path = tmp_path / "inventory.yaml"
+    path.write_text(json.dumps({"all": {"hosts": {
+        name: {"ansible_host": "127.0.0.1", "mail_hostname": "mx.example.org", **values}
+        for name, values in hosts.items()}}}))
+    return path
+
+
+def engine_command(name: str, inv_path: Path) -> str:
+    inv = load_inventory([str(inv_path)])
+    return gather_command(facts_request(shared_state(inv.hosts[name], inv)))
+
+
+def guesses(inv_path: Path) -> dict[str, str]:
+    inv = load_inventory([str(inv_path)])
+    return first_commands(inv, inv.select(None))
+
+
+PROFILES = sorted(p.stem for p in SHIPPED_STATES.glob("*.yaml"))
+
+
+def test_every_shipped_profile_is_guessed_as_the_engine_asks(tmp_path: Path) -> None:
+    assert "hardened" in PROFILES
+    hosts: dict[str, dict[str, object]] = {
+        f"h-{name}": {"mailstate_states": [name]} for name in PROFILES}
+    hosts["h-layered"] = {"mailstate_states": ["hardened", "site-example"]}
+    path = inventory(tmp_path, hosts)
+    guessed = guesses(path)
+    assert set(guessed) == set(hosts)
+    for name in hosts:
+        assert guessed[name] == engine_command(name, path), name
+
+
+def test_layers_overrides_and_map_types_merge_as_the_model_does(tmp_path: Path) -> None:
+    path = inventory(tmp_path, {
+        "site": {"mailstate_states": ["hardened", "site"]},
+        "nodovecot": {"mailstate_states": ["hardened", "site", "nodovecot"]},
+        "override": {"mailstate_states": ["hardened"], "mailstate_overrides": {
+            "postfix": {"maps": {"/etc/postfix/virtual": {"type": "hash",
+                                                           "entries": {"a@b.example": "c"}}}},
+            "roundcube": None}},
+        "empty": {"mailstate_states": []},
+    })
+    guessed = guesses(path)
+    assert set(guessed) == {"site", "nodovecot", "override", "empty"}
+    for name in guessed:
+        assert guessed[name] == engine_command(name, path), name
+    site = load_inventory([str(path)])
+    request = facts_request(shared_state(site.hosts["site"], site))
+    # what the cases above are about: they do change the request
+    assert "/etc/postfix/sender_access.cdb" in request.stats
+    assert "/etc/postfix/tls_policy.lmdb" in request.stats
+    assert request.files[-1] == "/etc/roundcube/other.inc.php"
+
+
+def test_no_guess_where_the_files_cannot_tell(tmp_path: Path) -> None:
+    path = inventory(tmp_path, {
+        "templated": {"mailstate_states": ["hardened", "templated"]},
+        "missing": {"mailstate_states": ["hardened", "no-such-state"]},
+        "secret-path": {"mailstate_states": ["hardened"],
+                        "mailstate_overrides": {"roundcube": {"path": 7}}},
+        "plain": {"mailstate_states": ["hardened"]},
+    })
+    assert set(guesses(path)) == {"plain"}
+    # the engine still plans the templated one: its command simply was not guessed
+    assert "/etc/roundcube/webmail.inc.php" in engine_command("templated", path)
+
+
+def test_early_first_answers_only_the_same_command_once() -> None:
+    conn = LocalConnection("here")
+    early = conn.run("echo early")
+    first = EarlyFirst(conn, "echo early", early)
+    assert first.run("echo early") == Result(0, b"early\n", b"")
+    assert first.round_trips == 1  # answered from the early run
+    assert first.run("echo early").stdout == b"early\n"
+    assert first.round_trips == 2  # the second time it runs again
+
+    other = EarlyFirst(conn, "echo early", Result(0, b"stale\n", b""))
+    assert other.run("echo other").stdout == b"other\n"  # a different command runs
+    assert other.run("echo early").stdout == b"early\n"  # and the early answer is gone
+    with_stdin = EarlyFirst(conn, "cat", Result(0, b"", b""))
+    assert with_stdin.run("cat", b"typed").stdout == b"typed"
+
+
+def test_early_first_raises_what_the_early_run_raised() -> None:
+    failed = MailstateError([])
+    first = EarlyFirst(LocalConnection(), "echo x", failed)
+    with pytest.raises(MailstateError) as raised:
+        first.run("echo x")
+    assert raised.value is failed
+    assert first.run("echo x").stdout == b"x\n"
