@@ -8,6 +8,8 @@ comments are skipped; every other token carries its span in the source text.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from typing import NamedTuple
 
 from mailstate.formats._text import parse_error
@@ -139,5 +141,23 @@ class Scanner:
         return self.add("op", pos, m.end())
 
 
+_RECENT: OrderedDict[str, tuple[Token, ...]] = OrderedDict()
+_RECENT_SIZE = 128  # texts: a plan has each host's live and new config in flight
+_RECENT_LOCK = threading.Lock()
+
+
 def tokenize(text: str, path: str) -> list[Token]:
-    return Scanner(text, path).run()
+    """The tokens of `text`. A plan tokenizes each host's live config twice (to edit it,
+    then to mask the diff's old side), so the last texts' tokens are kept: the tokens
+    do not depend on `path` (only an error names it, and errors are not kept)."""
+    with _RECENT_LOCK:
+        tokens = _RECENT.get(text)
+        if tokens is not None:
+            _RECENT.move_to_end(text)
+            return list(tokens)
+    tokens = tuple(Scanner(text, path).run())
+    with _RECENT_LOCK:
+        _RECENT[text] = tokens
+        if len(_RECENT) > _RECENT_SIZE:
+            _RECENT.popitem(last=False)
+    return list(tokens)
