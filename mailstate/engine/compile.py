@@ -145,9 +145,15 @@ def _withheld(exc: ParseError) -> ParseError:
 
     For live files that may hold secrets the state does not know (Roundcube's des_key and
     passwords, a secret map, Dovecot's passdb/ldap args): the error still says where and
-    what was expected, never text that may be part of a secret."""
+    what was expected, never text that may be part of a secret. (A missing include names
+    its file: a path is no secret, and the user needs it.)"""
+    if exc.expected in _SHOWN_ERRORS:
+        return exc
     return ParseError(exc.file, exc.line, exc.column, exc.expected,
                       "text not shown (this file may hold secrets)")
+
+
+_SHOWN_ERRORS = frozenset({"an existing file to include", "an include depth below 20"})
 
 
 def _quiet(parse: Callable[[bytes, str], P]) -> Callable[[bytes, str], P]:
