@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from mailstate.diagnostics import Diagnostic, Location, MailstateError
+from mailstate.diagnostics import Diagnostic, Location, MailstateError, ParseError
 from mailstate.engine.facts import DOVECOT_DIRS, Facts, FactsRequest, RemoteFile
 from mailstate.engine.memo import SharedMemo
 from mailstate.formats.dovecot import DovecotConfig
@@ -137,6 +137,35 @@ def _edit(live: RemoteFile | None, parse: Callable[[bytes, str], Any],
     return bytes(doc.render())
 
 
+P = TypeVar("P")
+
+
+def _withheld(exc: ParseError) -> ParseError:
+    """The same parse error without the text found at its position.
+
+    For live files that may hold secrets the state does not know (Roundcube's des_key and
+    passwords, a secret map, Dovecot's passdb/ldap args): the error still says where and
+    what was expected, never text that may be part of a secret. (A missing include names
+    its file: a path is no secret, and the user needs it.)"""
+    if exc.expected in _SHOWN_ERRORS:
+        return exc
+    return ParseError(exc.file, exc.line, exc.column, exc.expected,
+                      "text not shown (this file may hold secrets)")
+
+
+_SHOWN_ERRORS = frozenset({"an existing file to include", "an include depth below 20"})
+
+
+def _quiet(parse: Callable[[bytes, str], P]) -> Callable[[bytes, str], P]:
+    """`parse`, with its parse errors `_withheld`."""
+    def parse_quietly(data: bytes, path: str) -> P:
+        try:
+            return parse(data, path)
+        except ParseError as exc:
+            raise _withheld(exc) from None
+    return parse_quietly
+
+
 def _add(out: Compiled, path: str, live: RemoteFile | None, after: bytes, service: str) -> bool:
     if live is not None and live.data == after:
         return False
@@ -182,7 +211,8 @@ def _compile_maps(pf: Any, facts: Facts, out: Compiled) -> None:
         if spec.content is not None:
             after = LookupTable.from_entries(dict(spec.content)).render()
         else:
-            after = _edit(live, LookupTable.parse, partial(_edit_map, spec=spec), path)
+            parse = _quiet(LookupTable.parse) if spec.secret else LookupTable.parse
+            after = _edit(live, parse, partial(_edit_map, spec=spec), path)
         changed = _add(out, path, live, after, "map")
         if spec.needs_postmap() and (changed or _map_db_stale(facts, path, spec.type)):
             out.actions.append(Action("postmap", "postfix", f"{spec.type}:{path}"))
@@ -222,10 +252,12 @@ def _compile_dovecot(state: Any, facts: Facts, out: Compiled, series: str) -> No
                                                      settings))
     changed = False
     for path, data in changed_files:
-        if not path.startswith("/etc/"):
+        if not path.startswith("/etc/dovecot/"):  # Dovecot's kind owns /etc/dovecot only
+            where = "in a package file" if path.startswith("/usr/") else "outside /etc/dovecot"
             raise MailstateError(Diagnostic(
-                "error", f"a Dovecot setting is defined in a package file ({path}); "
-                "mailstate edits only files under /etc", Location(path), code="package-file",
+                "error", f"a Dovecot setting is defined {where} ({path}); "
+                "mailstate edits only files under /etc/dovecot", Location(path),
+                code="package-file",
                 fix="for `protocols`, leave it to Debian's protocols.d (see MAIL-FACTS #5) "
                     "or set it in /etc/dovecot/local.conf by hand"))
         changed |= _add(out, path, facts.get(path), data, "dovecot")
@@ -239,7 +271,10 @@ def _compile_dovecot(state: Any, facts: Facts, out: Compiled, series: str) -> No
 
 def _edit_dovecot(files: dict[str, bytes],
                   settings: dict[tuple[str, ...], str | None]) -> tuple[tuple[str, bytes], ...]:
-    config = DovecotConfig.load(files, DOVECOT_ROOT)
+    try:
+        config = DovecotConfig.load(files, DOVECOT_ROOT)
+    except ParseError as exc:
+        raise _withheld(exc) from None
     for path, value in settings.items():
         if value is None:
             config.unset(path)
@@ -255,4 +290,4 @@ def _compile_roundcube(state: Any, facts: Facts, out: Compiled) -> None:
     def edit(doc: PhpConfig) -> None:
         doc.update(state.roundcube.config)  # one re-tokenize for all keys, not one each
 
-    _add(out, path, live, _edit(live, PhpConfig.parse, edit, path), "roundcube")
+    _add(out, path, live, _edit(live, _quiet(PhpConfig.parse), edit, path), "roundcube")

@@ -106,6 +106,8 @@ def test_rollback_puts_each_host_back_to_its_stock_files_and_listeners(
         out = mailstate("rollback", name, "-i", hardened_mixed.inventory, "--yes", "--json")
         assert out.code == 0, out.stdout + out.stderr
         assert host_digest(lab, name, WRITTEN) == hardened_mixed.stock_files[name]
+        # the map index postmap created went with the map: stock has neither
+        assert lab.run(name, "ls /etc/postfix/tls_policy.db").returncode != 0
         # the rollback waited for the services: the stock listeners are back (110, 143
         # open again, 465 and 587 closed, 993 public)
         assert listeners(lab, name) == hardened_mixed.stock_listeners[name]
