@@ -135,7 +135,8 @@ def _postfix_listeners(postfix: Any) -> list[ListenerExpectation]:
             result.append(ListenerExpectation(port, _smtp_label(port, {}), "closed",
                                               None, None, source))
             continue
-        options = {k: v for k, v in (getattr(service, "options", None) or {}).items()}
+        options = {k: getattr(v, "get_secret_value", lambda v=v: v)()  # a !secret option
+                   for k, v in (getattr(service, "options", None) or {}).items()}
         reach = reach_of_addresses(host) if host else _inet_interfaces_reach(main)
         tls = _smtpd_tls(options, main)
         result.append(ListenerExpectation(port, _smtp_label(port, options), reach, tls,

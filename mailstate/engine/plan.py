@@ -95,7 +95,8 @@ def build_plan(host: str, state: MailState, facts: Facts) -> HostPlan:
     changes = [
         FileChange(c.path, c.service, sha256(c.before.data) if c.before else None,
                    sha256(c.after) or "",
-                   unified_diff(c.path, c.before.data if c.before else None, c.after, secrets),
+                   unified_diff(c.path, c.before.data if c.before else None, c.after, secrets,
+                                file_secrets=state.file_secrets(c.path, c.service)),
                    c)
         for c in compiled.candidates
     ]

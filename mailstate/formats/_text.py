@@ -8,6 +8,7 @@ byte; edits replace whole lines. Bytes that are not UTF-8 survive through
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Generic, Self, TypeVar
 
@@ -103,6 +104,34 @@ def insert_lines(lines: list[str], at: int, bodies: Iterable[str]) -> None:
         lines[-1] += nl
         out[-1] = new[-1]
     lines[at:at] = out
+
+
+# Characters no config file of ours carries literally: C0/C1 controls (NUL, newline, CR,
+# ESC, ...), Unicode line/paragraph separators, bidi overrides (they make a diff read
+# differently from the bytes) and lone surrogates (bytes that were not UTF-8).
+_UNWRITABLE = "\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_CHAR_NAMES = {"\n": "a newline", "\r": "a carriage return", "\x00": "a NUL byte",
+               "\t": "a tab"}
+_BAD_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def bad_char(text: str, allowed: str = "") -> str | None:
+    """Where `text` holds a character a config line cannot carry, named for a message.
+
+    `allowed` lists characters the caller's format does carry (a tab, a PHP newline).
+    The message names the character and its position only, never the text itself: the
+    text may be a secret.
+    """
+    pattern = _BAD_CACHE.get(allowed)
+    if pattern is None:
+        chars = "".join(f"\\x{ord(c):02x}" for c in allowed)
+        pattern = re.compile(f"(?![{chars}])[{_UNWRITABLE}]" if chars else f"[{_UNWRITABLE}]")
+        _BAD_CACHE[allowed] = pattern
+    m = pattern.search(text)
+    if m is None:
+        return None
+    c = m.group()
+    return f"{_CHAR_NAMES.get(c, f'the character U+{ord(c):04X}')} at character {m.start() + 1}"
 
 
 def shown(text: str) -> str:

@@ -6,6 +6,12 @@ Dovecot reads `key = value` lines, `name [title] {` sections closed by a lone `}
 files and the last definition of a setting wins. We keep every file as raw lines plus an
 index of its items, walk the include tree to find where each setting lives, and edit
 only the lines of that setting in that file.
+
+What names and values can hold (`section_name_problem`, `value_problem`): Dovecot ends a
+value at the newline and knows no escape for one, strips blanks around a value even when
+quoted, and ends a quoted section name at the next `"` (no escapes there: `"a\"b"` is a
+fatal error). A value that starts with `<` makes Dovecot read the file it names; that is
+the model's business (`model.dovecot`), since only some settings should ever do it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 
 from mailstate.formats._text import (
     WHITESPACE,
+    bad_char,
     body,
     decode,
     encode,
@@ -31,6 +38,32 @@ from mailstate.formats._text import (
 Path = tuple[str, ...]
 _SETTING = re.compile(r"([^\s=\"'{}]+)([ \t]*=[ \t]*)(.*)")
 _MAX_DEPTH = 20
+SECTION_TYPE = re.compile(r"[A-Za-z0-9_-]+")
+SETTING_NAME = re.compile(r"[A-Za-z0-9_]+")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_./@:*+,!%-]+")  # no '=': `type = {` is a setting
+FILE_PREFIX = "<"  # `key = <path`: Dovecot reads the value from that file
+
+
+def section_name_problem(name: str) -> str | None:
+    """Why `name` cannot be written as the name of a section (`type name {`), or None."""
+    bad = bad_char(name)
+    if bad:
+        return f"a section name without control characters ({bad})"
+    if not name or name != name.strip(WHITESPACE):
+        return "a section name without blanks around it"
+    if '"' in name or "\\" in name:
+        return "a section name without '\"' or '\\' (Dovecot has no escapes there)"
+    return None
+
+
+def value_problem(value: str) -> str | None:
+    """Why `value` cannot be written as a value doveconf reads back exactly, or None."""
+    bad = bad_char(value, "\t")
+    if bad:
+        return f"a value on one line, without control characters ({bad})"
+    if value != value.strip(WHITESPACE):
+        return "a value without blanks around it (Dovecot strips them, even in quotes)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -80,21 +113,24 @@ def comment_start(text: str) -> int:
 
 
 def unquote(text: str) -> str:
-    if len(text) >= 2 and text[0] == text[-1] == '"':
+    """A value as Dovecot reads it: quotes of either kind removed, `\\x` read as `x`."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         return re.sub(r"\\(.)", r"\1", text[1:-1])
-    if len(text) >= 2 and text[0] == text[-1] == "'":
-        return text[1:-1]
     return text
 
 
 def quote_value(value: str, top_level: bool = False) -> str:
     """Render a value, quoted only when Dovecot would otherwise read it differently.
 
-    Unquoted top-level values expand `$name`, so there a `$` needs quotes too.
+    Unquoted top-level values expand `$name`, so there a `$` needs quotes too. Quotes
+    anywhere in a line change where Dovecot sees a comment, so a value with a quote or a
+    `#` is always quoted.
     """
-    plain = value.strip(WHITESPACE) == value and comment_start(value) == len(value)
-    plain = plain and not (top_level and "$" in value)
-    if plain and not value.startswith(("\"", "'")) and not value.endswith("\\"):
+    problem = value_problem(value)
+    if problem:  # the model refuses these first; this guards the file itself
+        raise ValueError(f"Dovecot value: expected {problem}")
+    plain = not any(c in value for c in "#\"'") and not (top_level and "$" in value)
+    if plain and not value.endswith("\\"):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -330,7 +366,12 @@ def nested_lines(path: Path, value: str, indent: str, unit: str) -> list[str]:
 
 
 def section_head(key: str) -> str:
+    """`type` or `type name`, the name quoted unless it is one plain word."""
     kind, _, name = key.partition(" ")
-    if name and (any(c in name for c in " \t#{}\"'")):
-        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    problem = (None if SECTION_TYPE.fullmatch(kind) else "a section type") or (
+        section_name_problem(name) if name else None)
+    if problem:  # the model refuses these first; this guards the file itself
+        raise ValueError(f"Dovecot section {kind}: expected {problem}")
+    if name and not _PLAIN_NAME.fullmatch(name):
+        name = f'"{name}"'
     return f"{kind} {name}" if name else kind

@@ -2,18 +2,21 @@
 
 `key value` lines (key and value separated by whitespace), `#` comment lines, blank lines,
 and continuation lines that start with whitespace. postmap lowercases keys and keeps the
-first of duplicate keys, so keys compare case-insensitively and the first definition is
-the effective one. Raw lines are kept; edits replace only the lines of one entry.
+first of duplicate keys, so keys compare case-insensitively (full Unicode case folding,
+as postmap folds UTF-8 keys) and the first definition is the effective one. Raw lines
+are kept; edits replace only the lines of one entry.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
 from mailstate.formats._text import (
     WHITESPACE,
     LineDocument,
+    bad_char,
     body,
     encode,
     insert_lines,
@@ -24,6 +27,60 @@ from mailstate.formats._text import (
 )
 
 _ENTRY = re.compile(r"(\S+)([ \t]+)(.*)")
+PATTERN_TYPES = frozenset({"regexp", "pcre"})
+
+
+def key_problem(key: str, table_type: str = "hash") -> str | None:
+    """Why `key` cannot be written as one key of a `table_type` table, or None."""
+    bad = bad_char(key)
+    if bad:
+        return f"a key without control characters ({bad})"
+    if not key:
+        return "a key that is not empty"
+    if any(c in WHITESPACE for c in key):
+        return ("a key without blanks (postmap ends the key at the first blank"
+                + ("; write \\s or [ ] in a pattern" if table_type in PATTERN_TYPES else "")
+                + ")")
+    if key.startswith("#"):
+        return "a key that does not start with '#' (postmap reads that line as a comment)"
+    if _open_quote(key):
+        return ("a key whose '\"' quotes are closed and that does not end in a lone '\\' "
+                "(postmap reads on into the value, or ignores the line)")
+    if table_type in PATTERN_TYPES and (key.lstrip("!")[:1].isalnum() or key == "!"):
+        return "a pattern between delimiters such as /^user@example\\.com$/"
+    if table_type == "cidr":
+        try:
+            ipaddress.ip_network(key.replace("[", "").replace("]", ""), strict=False)
+        except ValueError:
+            return "an address or network such as 192.0.2.0/24 or 2001:db8::/32"
+    return None
+
+
+def _open_quote(key: str) -> bool:
+    """A `"` left open, or a last `\\` that escapes what follows the key, as postmap
+    scans keys (a backslash escapes the next character)."""
+    quoted, i = False, 0
+    while i < len(key):
+        if key[i] == "\\":
+            if i + 1 == len(key):
+                return True  # it would escape the blank after the key
+            i += 1
+        elif key[i] == '"':
+            quoted = not quoted
+        i += 1
+    return quoted
+
+
+def value_problem(value: str) -> str | None:
+    """Why `value` cannot be written as one lookup table value postmap reads back exactly."""
+    bad = bad_char(value, "\t")
+    if bad:
+        return f"a value on one line, without control characters ({bad})"
+    if not value.strip(WHITESPACE):
+        return "a value that is not empty (postmap skips a key without a value)"
+    if value != value.strip(WHITESPACE):
+        return "a value without blanks around it (postmap strips them)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -66,6 +123,13 @@ def scan(lines: list[str], path: str) -> list[Entry]:
     return entries
 
 
+def _check_entry(key: str, value: str) -> None:
+    """The model refuses these first; this guards the file itself (values never shown)."""
+    problem = key_problem(key) or value_problem(value)
+    if problem:
+        raise ValueError(f"lookup table entry: expected {problem}")
+
+
 class LookupTable(LineDocument[Entry]):
     """A parsed lookup-table source. `render(parse(b)) == b`."""
 
@@ -75,13 +139,15 @@ class LookupTable(LineDocument[Entry]):
     @classmethod
     def from_entries(cls, entries: dict[str, str], header: str = "") -> LookupTable:
         """A whole file owned by a state: optional header text, then `key value` lines."""
+        for key, value in entries.items():
+            _check_entry(key, value)
         text = header if not header or header.endswith("\n") else header + "\n"
         text += "".join(f"{k} {v}\n" for k, v in entries.items())
         return cls.parse(encode(text), "table")
 
     def _all(self, key: str) -> list[Entry]:
-        folded = key.lower()
-        return [e for e in self._items if e.key.lower() == folded]
+        folded = key.casefold()
+        return [e for e in self._items if e.key.casefold() == folded]
 
     def get(self, key: str) -> str | None:
         found = self._all(key)
@@ -92,17 +158,15 @@ class LookupTable(LineDocument[Entry]):
         out: dict[str, str] = {}
         seen: set[str] = set()
         for e in self._items:
-            if e.key.lower() not in seen:
-                seen.add(e.key.lower())
+            if e.key.casefold() not in seen:
+                seen.add(e.key.casefold())
                 out[e.key] = e.value
         return out
 
     def set(self, key: str, value: str) -> None:
         """Set the effective entry of `key` in place, or append `key value`."""
         value = value.strip(WHITESPACE)
-        if not value or "\n" in value or "\r" in value or not key or any(
-                c in key for c in " \t\r\n"):
-            raise ValueError(f"lookup table entry {key!r}: needs a one-word key and a value")
+        _check_entry(key, value)
         found = self._all(key)
         if not found:
             sep = self._items[-1].separator if self._items else " "

@@ -9,12 +9,14 @@ replaces only the lines of one definition.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from mailstate.diagnostics import Diagnostic, Location
 from mailstate.formats._text import (
     WHITESPACE,
     LineDocument,
+    bad_char,
     body,
     insert_lines,
     is_blank,
@@ -22,6 +24,77 @@ from mailstate.formats._text import (
     replace_lines,
     starts_with_space,
 )
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a main.cf parameter name (a transport's `name-x_limit` may
+    hold '-' and '.'), or None."""
+    if not _NAME.fullmatch(name):
+        return "a parameter name of letters, digits, '_', '-' and '.'"
+    return None
+
+
+def value_problem(value: str) -> str | None:
+    """Why `value` cannot be written as a main.cf value postconf reads back exactly."""
+    bad = bad_char(value)
+    if bad:
+        return f"a main.cf value on one line, without tabs or control characters ({bad})"
+    if value != value.strip(WHITESPACE):
+        return "a main.cf value without blanks around it (Postfix strips them)"
+    return macro_problem(value)
+
+
+_MACRO_NAME = re.compile(r"[A-Za-z0-9_]")
+
+
+def macro_problem(value: str) -> str | None:
+    """Why Postfix's macro parser (mac_parse) would stop at `value`, or None."""
+    i = value.find("$")
+    while i >= 0:
+        after = value[i + 1:i + 2]
+        if after in ("{", "("):
+            close = _closing(value, i + 1)
+            if close is None:
+                return (f"a '$' reference that is closed: '${after}' at character {i + 1} "
+                        f"has no matching '{'}' if after == '{' else ')'}'")
+            inner = value[i + 2:close]
+            if not inner or inner[0] in "?:":
+                return f"a parameter name inside '${after}...' at character {i + 1}"
+            cut = min((inner.find(c) for c in "?:" if c in inner), default=-1)
+            if cut > 0 and inner[0] != "{":  # ${name?text}: text is parsed too
+                problem = macro_problem(inner[cut + 1:])
+                if problem:
+                    return problem
+            i = value.find("$", close + 1)
+        elif after == "$" or _MACRO_NAME.fullmatch(after):
+            i = value.find("$", i + 2)
+        else:
+            return (f"a '$' followed by a parameter name, {{name}}, (name) or '$' "
+                    f"(a lone '$' at character {i + 1}; write '$$' for a '$')")
+    level = 0
+    for c in value:
+        level += c == "{"
+        level -= c == "}" and level > 0
+    return "a value whose every '{' is closed by a '}'" if level else None
+
+
+def _closing(text: str, start: int) -> int | None:
+    """Index of the bracket closing the one at `start` (same kind, nested), or None."""
+    if start < 0:
+        return None
+    opening = text[start]
+    closing = "}" if opening == "{" else ")"
+    level = 0
+    for i in range(start, len(text)):
+        if text[i] == opening:
+            level += 1
+        elif text[i] == closing:
+            level -= 1
+            if level == 0:
+                return i
+    return None
 
 
 @dataclass(frozen=True)
@@ -100,9 +173,10 @@ class MainCf(LineDocument[Definition]):
 
     def set(self, key: str, value: str) -> list[Diagnostic]:
         """Set `key` at its effective definition (or append); warn about earlier ones."""
-        if "\n" in value or "\r" in value:
-            raise ValueError(f"main.cf value for {key} must be one line")
         value = value.strip(WHITESPACE)
+        problem = name_problem(key) or value_problem(value)
+        if problem:  # the model refuses these first; this guards the file itself
+            raise ValueError(f"main.cf {key}: expected {problem}")
         found = self._all(key)
         if not found:
             at = len(self._lines)

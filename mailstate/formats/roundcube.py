@@ -5,20 +5,95 @@ find the span of every top-level assignment's expression, and replace exactly th
 (or append / delete one statement), so everything else stays byte for byte.
 Python values become PHP literals with `php_literal`: lists and dicts use the short
 array syntax `[...]` (what Roundcube 1.6's own sample config uses).
+
+Keys are read as PHP reads the string literal (`'a\\'b'` is `a'b`), so a key is found
+again on the next run. A new statement goes where PHP runs it: after the last
+assignment, but before a `?>` that ends PHP code on that line, or before the last `?>`
+of a file without assignments; text after a `?>` is printed to every web client.
+What a value can hold (`literal_problem`): PHP strings carry any text, but mailstate
+refuses control characters other than tab and newline (they would reach terminals
+through diffs), integers beyond PHP's 64-bit range (PHP makes them floats) and floats
+that are not finite.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from mailstate.formats._php import Token, tokenize
-from mailstate.formats._text import decode, encode
+from mailstate.formats._text import bad_char, decode, encode
 
-PhpValue = str | int | bool | None | list[Any] | dict[Any, Any]
+PhpValue = str | int | float | bool | None | list[Any] | dict[Any, Any]
 _NO_VALUE = object()
+PHP_INT_MAX = 2**63 - 1
+MAX_DEPTH = 32
+_DQ_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "v": "\v", "e": "\x1b", "f": "\f",
+               "\\": "\\", "$": "$", '"': '"'}
+# Keys whose value is a credential, at any depth of `$config` (`des_key`, `smtp_pass`,
+# `bind_pass`, `oauth_client_secret`, ...); Roundcube's placeholders (`%p`: the user's
+# own password) are not secrets themselves.
+SECRET_KEY = re.compile(r"(des_key|pass|passwd|password|_pw|secret|token|api_key)$", re.I)
+PLACEHOLDER = re.compile(r"%[a-zA-Z]")
+_DQ_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u\{([0-9A-Fa-f]+)\}|(.))", re.S)
+
+
+def is_secret_key(key: str) -> bool:
+    """A key whose value is a credential."""
+    return bool(SECRET_KEY.search(key))
+
+
+def literal_problem(value: Any, depth: int = 0) -> str | None:
+    """Why `value` cannot be written as a PHP literal that PHP reads back exactly."""
+    if depth > MAX_DEPTH:
+        return f"at most {MAX_DEPTH} nested lists or mappings"
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return None if -PHP_INT_MAX - 1 <= value <= PHP_INT_MAX else (
+            "an integer within PHP's 64-bit range")
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "a finite number"
+    if isinstance(value, str):
+        bad = bad_char(value, "\t\n")
+        return f"text without control characters other than tab and newline ({bad})" \
+            if bad else None
+    if isinstance(value, list):
+        return next((p for p in (literal_problem(v, depth + 1) for v in value) if p), None)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            bad = bad_char(key) if isinstance(key, str) else "a key that is not text"
+            if bad:
+                return f"mapping keys without control characters ({bad})"
+            problem = literal_problem(item, depth + 1)
+            if problem:
+                return problem
+        return None
+    return "a string, number, yes/no, null, list or mapping"
+
+
+def string_value(token: str) -> str | None:
+    """The value of a PHP string literal token; None if it interpolates variables."""
+    quote, inner = token[0], token[1:-1]
+    if quote == "'":
+        return re.sub(r"\\([\\'])", r"\1", inner)
+    if quote != '"' or re.search(r"(?<!\\)(\\\\)*\$[A-Za-z_{]", inner):
+        return None
+
+    def escape(m: re.Match[str]) -> str:
+        octal, hexa, code, other = m.groups()
+        if octal:
+            return chr(int(octal, 8) & 0xFF)
+        if hexa:
+            return chr(int(hexa, 16))
+        if code:
+            return chr(int(code, 16))
+        return _DQ_ESCAPES.get(other, "\\" + other)
+
+    return _DQ_ESCAPE.sub(escape, inner)
 
 
 @dataclass(frozen=True)
@@ -40,6 +115,10 @@ def php_literal(value: PhpValue) -> str:
         return "null"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("PHP has no literal for a float that is not finite")
+        return repr(value)
     if isinstance(value, str):
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     if isinstance(value, list):
@@ -71,7 +150,9 @@ def assignment_of(stmt: list[Token]) -> Assignment | None:
         return None
     if stmt[2].kind != "str" or texts[4] != "=" or stmt[-1].text != ";":
         return None
-    key = stmt[2].text[1:-1]
+    key = string_value(stmt[2].text)
+    if key is None:
+        return None
     return Assignment(key, stmt[0].start, stmt[-1].end, stmt[5].start, stmt[-2].end)
 
 
@@ -84,11 +165,38 @@ class PhpConfig:
     def __init__(self, text: str, path: str) -> None:
         self._text, self.path = text, path
         self._index: list[Assignment] | None = None
+        self._tags: list[Token] = []
         self._scan()
 
     def _scan(self) -> None:
-        found = (assignment_of(s) for s in statements(tokenize(self._text, self.path)))
+        tokens = tokenize(self._text, self.path)
+        self._tags = [t for t in tokens if t.kind in ("open_tag", "close_tag")]
+        found = (assignment_of(s) for s in statements(tokens))
         self._index = [a for a in found if a is not None]
+
+    def _insertion_point(self) -> tuple[int, str, str]:
+        """Where a new statement goes (offset, text before it, text after it).
+
+        After the line of the last assignment, unless a `?>` ends PHP code on that line:
+        then right after the assignment's `;`. Without assignments: before the last `?>`
+        (PHP code ends there), else at the end of the file.
+        """
+        nl = "\r\n" if "\r\n" in self._text else "\n"
+        assignments = self._assignments
+        if assignments:
+            end = assignments[-1].end
+            line_end = self._text.find("\n", end)
+            stop = len(self._text) if line_end < 0 else line_end
+            if any(t.kind == "close_tag" and end <= t.start < stop for t in self._tags):
+                return end, nl, ""
+            if line_end < 0:
+                return len(self._text), nl, ""
+            return line_end + 1, "", nl
+        at = len(self._text)
+        if self._tags and self._tags[-1].kind == "close_tag":
+            at = self._tags[-1].start
+        lead = "" if not self._text[:at] or self._text[:at].endswith("\n") else nl
+        return at, lead, nl
 
     @property
     def _assignments(self) -> list[Assignment]:
@@ -129,18 +237,8 @@ class PhpConfig:
         self._insert_statement(line)
 
     def _insert_statement(self, line: str) -> None:
-        nl = "\r\n" if "\r\n" in self._text else "\n"
-        if self._assignments:
-            pos = self._text.find("\n", self._assignments[-1].end)
-            if pos < 0:
-                self._splice(len(self._text), len(self._text), nl + line)
-            else:
-                self._splice(pos + 1, pos + 1, line + nl)
-            return
-        close = self._text.rfind("?>")
-        at = close if close >= 0 and not self._text[close + 2:].strip() else len(self._text)
-        lead = "" if self._text[:at].endswith("\n") else nl
-        self._splice(at, at, lead + line + nl)
+        at, lead, trail = self._insertion_point()
+        self._splice(at, at, lead + line + trail)
 
     def remove(self, key: str) -> None:
         """Delete every `$config['key'] = …;` statement (its whole line when alone)."""
@@ -173,28 +271,18 @@ class PhpConfig:
                     self.set(key, value)
             return
         splices, new_lines = batch
-        last = self._assignments[-1] if self._assignments else None
-        after_last: int | None = None  # where `_insert_statement` would put new keys
-        if new_lines and last is not None:
-            line_end = self._text.find("\n", last.end)
-            after_last = -1 if line_end < 0 else line_end + 1
+        # where `_insert_statement` would put new keys: after every splice (they are
+        # all inside or before the last assignment), so only shifted by them
+        at, lead, trail = self._insertion_point() if new_lines else (0, "", "")
         if splices:
-            text, shift = self._text, 0
+            text = self._text
             for start, end, replacement in sorted(splices, reverse=True):
                 text = text[:start] + replacement + text[end:]
-                shift += len(replacement) - (end - start)  # every splice is before after_last
+                at += len(replacement) - (end - start)
             self._text, self._index = text, None
-            if after_last is not None and after_last >= 0:
-                after_last += shift
         if new_lines:
             nl = "\r\n" if "\r\n" in self._text else "\n"
-            block = nl.join(new_lines)
-            if after_last is None:
-                self._insert_statement(block)
-            elif after_last < 0:  # the last assignment ends the file without a newline
-                self._splice(len(self._text), len(self._text), nl + block)
-            else:
-                self._splice(after_last, after_last, block + nl)
+            self._splice(at, at, lead + nl.join(new_lines) + trail)
 
     def _batch(self, changes: Mapping[str, PhpValue | None]
                ) -> tuple[list[tuple[int, int, str]], list[str]] | None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from mailstate.diagnostics import Diagnostic
 from mailstate.lint import (  # noqa: F401 (register)
     cross_rules,
+    path_rules,
     postfix_rules,
     release_rules,
     service_rules,

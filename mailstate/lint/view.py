@@ -119,7 +119,7 @@ class StateView:
 
     def option(self, service: Service, name: str) -> str:
         """Effective value of a parameter for one service: its `-o`, else main.cf."""
-        value = service.entry.options.get(name)
+        value = render(service.entry.options.get(name))  # a `!secret` option: its text
         return value if value is not None else self.main(name)
 
     def option_path(self, service: Service, name: str) -> tuple[str, ...]:

@@ -17,6 +17,16 @@ auth/mode: "0660"` works; the nested form always works. Everything is stored nes
 
 Values are typed where Dovecot's meaning is known (ports, addresses, ssl, protocols, ...);
 other settings take any scalar, since Dovecot and its plugins have hundreds of them.
+Every name and value must be one Dovecot can read back as written (`formats.dovecot`:
+no control characters, no `"` or `\\` in a section name; blanks around a value are
+dropped, as Dovecot drops them).
+
+A value that starts with `<` makes Dovecot read the file it names (`ssl_cert =
+</etc/ssl/certs/mail.pem`). That is allowed only for the settings that hold a certificate
+or a key (`FILE_SETTINGS`), with a plain absolute path after the `<`; any other setting
+refuses it, because `login_greeting: "</root/secret"` would put that file in the IMAP
+banner. There is no way to write a literal leading `<` elsewhere: no stock setting needs
+one.
 """
 
 from __future__ import annotations
@@ -28,10 +38,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_core import PydanticCustomError
 
+from mailstate.formats import dovecot as grammar
+from mailstate.model.files import path_problem
+from mailstate.model.problems import Problem, raise_problems
 from mailstate.model.values import (
+    checked_line,
     choice,
     fail,
     render,
+    reveal_text,
     to_addresses,
     to_bool,
     to_mode,
@@ -41,8 +56,12 @@ from mailstate.model.values import (
 
 SettingPath = tuple[str, ...]
 
-_SECTION = re.compile(r"[A-Za-z0-9_-]+( \S.*)?")
-_SETTING = re.compile(r"[A-Za-z0-9_]+")
+# Settings Dovecot 2.3 reads from a file when the value is `<path` (certificates, keys).
+FILE_SETTINGS = frozenset({
+    "ssl_cert", "ssl_key", "ssl_ca", "ssl_dh", "ssl_alt_cert", "ssl_alt_key",
+    "ssl_client_cert", "ssl_client_key", "mail_crypt_global_private_key",
+    "mail_crypt_global_public_key",
+})
 
 SSL_PROTOCOLS = ("ANY", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
@@ -97,7 +116,7 @@ TYPED: dict[str, Callable[[Any], Any]] = {
 def split_flat_key(key: str, is_section: bool) -> list[str]:
     """Split a flat key by the rule in the module docstring; raises ValueError if malformed."""
     parts: list[str] = []
-    rest = key.strip()
+    rest = key.strip(" ")  # a tab or newline around a name is refused, not dropped
     while rest:
         slash = rest.find("/")
         if slash < 0:
@@ -114,15 +133,47 @@ def split_flat_key(key: str, is_section: bool) -> list[str]:
             break
         parts.append(rest[:slash])
         rest = rest[slash + 1:]
-    parts = [" ".join(p.split()) for p in parts]
+    parts = [re.sub(" +", " ", p).strip(" ") for p in parts]  # tabs, newlines: refused
     if not parts or any(not p for p in parts) or rest.endswith("/"):
         raise ValueError("section names and a setting name separated by '/'")
     for section in parts[:-1] if not is_section else parts:
-        if not _SECTION.fullmatch(section):
-            raise ValueError(f"a section 'type' or 'type name', not {section!r}")
-    if not is_section and not _SETTING.fullmatch(parts[-1]):
+        problem = section_problem(section)
+        if problem:
+            raise ValueError(problem)
+    if not is_section and not grammar.SETTING_NAME.fullmatch(parts[-1]):
         raise ValueError(f"a setting name of letters, digits and '_', not {parts[-1]!r}")
     return parts
+
+
+def section_problem(section: str) -> str | None:
+    """Why `section` is not a section key `type` or `type name` Dovecot reads back."""
+    kind, _, name = section.partition(" ")
+    if not grammar.SECTION_TYPE.fullmatch(kind):
+        return f"a section 'type' or 'type name' (type: letters, digits, '_', '-'), not {kind!r}"
+    problem = grammar.section_name_problem(name) if name else None
+    return f"{problem}, in section {kind!r}" if problem else None
+
+
+def _file_reference(name: str, text: str) -> str:
+    """`text` as written, or `<path` normalised; fails unless `name` may read a file."""
+    if not text.startswith(grammar.FILE_PREFIX):
+        return text
+    if name not in FILE_SETTINGS:
+        fail(f"a value that does not start with '<': Dovecot would read the file it names "
+             f"into {name}; only " + ", ".join(sorted(FILE_SETTINGS)) + " may read a file")
+    path = text[1:].strip(" \t")
+    problem = path_problem(path)
+    if problem:
+        fail(f"'<' and {problem}")
+    return grammar.FILE_PREFIX + path
+
+
+def _free_text(name: str, value: Any) -> str | SecretStr:
+    """An untyped setting: one line Dovecot reads back as written; `<` only for files."""
+    text = value if isinstance(value, SecretStr) else str(render(value))
+    line = checked_line(text, grammar.value_problem)
+    plain = _file_reference(name, reveal_text(line))
+    return SecretStr(plain) if isinstance(line, SecretStr) else plain
 
 
 def nest_settings(settings: Any) -> dict[str, Any]:
@@ -148,8 +199,7 @@ def nest_settings(settings: Any) -> dict[str, Any]:
     return result
 
 
-def _check(settings: dict[str, Any], path: SettingPath,
-           problems: list[tuple[SettingPath, str, Any]]) -> None:
+def _check(settings: dict[str, Any], path: SettingPath, problems: list[Problem]) -> None:
     for name, value in list(settings.items()):
         here = (*path, name)
         if isinstance(value, dict):
@@ -158,20 +208,21 @@ def _check(settings: dict[str, Any], path: SettingPath,
         if value is None:
             continue
         if isinstance(value, list) and name not in TYPED:
-            value = " ".join(str(v) for v in value)
+            if any(isinstance(v, SecretStr) for v in value):
+                value = SecretStr(" ".join(str(render(v)) for v in value))
+            else:
+                value = " ".join(str(render(v)) for v in value)
         if not isinstance(value, str | int | bool | SecretStr | list):
-            problems.append((here, "a scalar value or a section mapping", value))
+            problems.append(Problem(here, "a scalar value or a section mapping", value))
             continue
         check = _top_ssl if name == "ssl" and not path else TYPED.get(name)
         if name == "ssl" and path:
             check = _yes_no
-        if check is None:
-            settings[name] = value if isinstance(value, SecretStr) else render(value)
-            continue
         try:
-            settings[name] = check(value)
+            settings[name] = check(value) if check else _free_text(name, value)
         except PydanticCustomError as exc:
-            problems.append((here, str((exc.context or {}).get("expected", exc)), value))
+            problems.append(Problem(here, str((exc.context or {}).get("expected", exc)),
+                                    value))
 
 
 class DovecotState(BaseModel):
@@ -193,11 +244,9 @@ class DovecotState(BaseModel):
     @field_validator("settings")
     @classmethod
     def _typed(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        problems: list[tuple[SettingPath, str, Any]] = []
+        problems: list[Problem] = []
         _check(settings, (), problems)
         if problems:
-            from mailstate.model.errors import raise_problems
-
             raise_problems(problems)
         return settings
 

@@ -4,7 +4,10 @@ Each diagnostic names the path inside the document (`postfix.main.smtpd_tls_secu
 what was expected and what was found. Unknown keys get a "did you mean" hint from the
 names valid at that place (for `postfix.main`: every parameter of a supported Postfix). Validators
 that check a whole subtree (Dovecot settings, master options) report several problems at
-once through `raise_problems`, whose sub-paths are resolved here.
+once through `model.problems.raise_problems`, whose sub-paths are resolved here.
+
+This module only reads errors; the models raise them through `model.problems`, so the
+models never import this module (no import cycle).
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import difflib
 import types
 import typing
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
-from pydantic_core import PydanticCustomError
 
 from mailstate.diagnostics import Diagnostic
 from mailstate.model.paths import dotted
+from mailstate.model.postfix import NOT_PARAMETERS
+from mailstate.model.postfix_params import KINDS
+from mailstate.model.state import MailState
 from mailstate.model.yamlsource import DocPath, SourceDoc
 
 _EXPECTED = {
@@ -28,15 +33,6 @@ _EXPECTED = {
     "int_parsing": "an integer", "bool_type": "yes or no", "bool_parsing": "yes or no",
     "missing": "this key to be present", "frozen_instance": "no change",
 }
-
-
-def raise_problems(problems: Sequence[tuple[tuple[str, ...], str, Any]]) -> NoReturn:
-    """Report several problems below the current field as one pydantic error."""
-    raise PydanticCustomError(
-        "mailstate_multi", "{count} problems: {first}",
-        {"count": len(problems), "first": problems[0][1],
-         "problems": [{"path": list(p), "expected": e, "input": i} for p, e, i in problems]},
-    )
 
 
 def describe(value: Any) -> str:
@@ -52,7 +48,7 @@ def describe(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, str):
-        return repr(value)
+        return repr(value) if len(value) <= 60 else repr(value[:57]) + "..."
     return str(value)
 
 
@@ -74,8 +70,6 @@ def _doc_path(data: Any, loc: Sequence[str | int]) -> tuple[DocPath, bool]:
 
 def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
     """The model class whose field names are valid at `loc` (for did-you-mean)."""
-    from mailstate.model.state import MailState
-
     current: Any = MailState
     for part in loc:
         if isinstance(current, type) and issubclass(current, BaseModel):
@@ -104,11 +98,7 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _unknown_key(doc: SourceDoc, loc: Sequence[str | int], path: DocPath) -> Diagnostic:
-    from mailstate.model.postfix import NOT_PARAMETERS
-
     name = str(path[-1]) if path else str(loc[-1])
-    from mailstate.model.postfix_params import KINDS
-
     model = _model_at(loc[:-1])
     known = [f.alias or n for n, f in model.model_fields.items()] if model else []
     if tuple(loc[:-1]) == ("postfix", "main"):
@@ -134,12 +124,12 @@ def _unknown_key(doc: SourceDoc, loc: Sequence[str | int], path: DocPath) -> Dia
 
 
 def _diagnostic(doc: SourceDoc, path: DocPath, expected: str, found: Any,
-                is_key: bool) -> Diagnostic:
+                is_key: bool, fix: str = "") -> Diagnostic:
     shown = dotted(path) or "(document)"
     what = "key" if is_key else "value"
     return Diagnostic(
         "error", f"{shown}: expected {expected}, found {describe(found)}",
-        doc.locate(path, key=is_key), detail=f"invalid {what} at {shown}",
+        doc.locate(path, key=is_key), detail=f"invalid {what} at {shown}", fix=fix,
         code="invalid-state",
         extra={"path": shown, "expected": expected, "found": describe(found)},
     )
@@ -161,7 +151,7 @@ def to_diagnostics(exc: ValidationError, doc: SourceDoc,
             for problem in ctx["problems"]:
                 sub, _ = _doc_path(doc.data, (*loc, *problem["path"]))
                 result.append(_diagnostic(doc, sub, problem["expected"], problem["input"],
-                                          False))
+                                          bool(problem.get("key")), problem.get("fix", "")))
             continue
         if err["type"] == "missing":
             name = str(err["loc"][-1])

@@ -29,7 +29,10 @@ from pydantic import (
     model_validator,
 )
 
+from mailstate.formats import lookup, mastercf
 from mailstate.model import postfix_params
+from mailstate.model.files import POSTFIX_OWN_FILES, path_problem
+from mailstate.model.problems import Problem, raise_problems
 from mailstate.model.services import check_service_key
 from mailstate.model.values import (
     GENERIC_SCHEMA,
@@ -39,8 +42,11 @@ from mailstate.model.values import (
     PostfixTime,
     PostfixTlsLevel,
     YesNo,
+    checked_line,
     fail,
+    main_cf_line,
     render,
+    reveal_text,
     to_text,
 )
 
@@ -113,7 +119,7 @@ PostfixMain = Annotated[Any, BeforeValidator(_validate_main),
 
 MainValue = Annotated[
     str | SecretStr | None,
-    BeforeValidator(lambda v: v if v is None else to_text(v)),
+    BeforeValidator(lambda v: v if v is None else main_cf_line(to_text(v))),
     WithJsonSchema({"anyOf": [*GENERIC_SCHEMA["anyOf"], {"type": "null"}]}),
 ]
 
@@ -126,13 +132,25 @@ def _check_extra_name(name: str) -> str:
     return name
 
 
-def _option_value(value: Any) -> str | None:
+def _option_value(value: Any) -> str | SecretStr | None:
+    """A `-o` value: one line whose braces balance (a `}` would end a `{ k = v }` group
+    and what follows would become new options); a `!secret` stays secret."""
     if value is None:
         return None
     if isinstance(value, list):
-        return ",".join(str(render(v)) for v in value)  # -o values cannot contain spaces
-    text = to_text(value)
-    return text.get_secret_value() if isinstance(text, SecretStr) else text
+        value = ",".join(str(render(v)) for v in value)  # -o values cannot contain spaces
+    return checked_line(to_text(value), mastercf.option_value_problem)
+
+
+def _command(value: Any) -> str:
+    """The command name and its arguments, checked and with single blanks between words
+    (a newline here would add a whole master.cf service)."""
+    if not isinstance(value, str):
+        fail("a command name and its arguments, e.g. smtpd")
+    problem = mastercf.command_problem(value)
+    if problem:
+        fail(problem)
+    return " ".join(mastercf.split_words(value))
 
 
 FlagField = Annotated[str, BeforeValidator(
@@ -164,30 +182,33 @@ class MasterServiceState(BaseModel):
     chroot: FlagField | None = None
     wakeup: Annotated[str, BeforeValidator(_wakeup)] | None = None
     maxproc: Annotated[str, BeforeValidator(_maxproc)] | None = None
-    command: str | None = Field(None, description="command name and arguments, e.g. smtpd")
-    options: dict[str, Annotated[str | None, BeforeValidator(_option_value)]] = Field(
-        default_factory=dict, description="-o name=value; null removes the option")
+    command: Annotated[str, BeforeValidator(_command)] | None = Field(
+        None, description="command name and arguments, e.g. smtpd")
+    options: dict[str, Annotated[str | SecretStr | None, BeforeValidator(_option_value)]] = (
+        Field(default_factory=dict, description="-o name=value; null removes the option"))
     absent: bool = Field(False, description="remove this service from master.cf")
 
     @field_validator("options")
     @classmethod
-    def _typed_options(cls, options: dict[str, str | None]) -> dict[str, str | None]:
-        problems = []
+    def _typed_options(cls, options: dict[str, str | SecretStr | None]
+                       ) -> dict[str, str | SecretStr | None]:
+        problems: list[Problem] = []
         for name, value in options.items():
             if not re.fullmatch(r"[A-Za-z0-9_]+", name):
-                problems.append(((name,), "an option name of letters, digits and '_'", name))
+                problems.append(Problem((name,), "an option name of letters, digits and '_'",
+                                        name, at_key=True))
                 continue
             kind = postfix_params.KINDS.get(name)
-            if value is None or kind is None or value.startswith("$"):
+            if value is None or kind is None:
+                continue
+            text = reveal_text(value)
+            if text.startswith("$"):
                 continue
             try:
-                main_model_for(frozenset({name})).model_validate({name: value})
-            except ValidationError as exc:
-                expected = _first_expected(exc)
-                problems.append(((name,), expected, value))
+                main_model_for(frozenset({name})).model_validate({name: text})
+            except ValidationError as exc:  # found: the value as written (a secret masked)
+                problems.append(Problem((name,), _first_expected(exc), value))
         if problems:
-            from mailstate.model.errors import raise_problems
-
             raise_problems(problems)
         return options
 
@@ -207,7 +228,8 @@ def _first_expected(exc: Exception) -> str:
 MapType = Literal["hash", "btree", "cdb", "dbm", "lmdb", "sdbm", "texthash", "regexp",
                   "pcre", "cidr"]
 POSTMAP_TYPES = frozenset({"hash", "btree", "cdb", "dbm", "lmdb", "sdbm"})
-MapValue = Annotated[str | SecretStr, BeforeValidator(to_text)]
+MapValue = Annotated[str | SecretStr,
+                     BeforeValidator(lambda v: checked_line(to_text(v), lookup.value_problem))]
 
 
 class LookupMapState(BaseModel):
@@ -222,6 +244,21 @@ class LookupMapState(BaseModel):
         None, description="the whole table: lines not listed are removed")
     secret: bool = Field(False, description="every value is a secret (e.g. sasl_passwd)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_first(cls, data: Any) -> Any:
+        """A secret map's values are secret before they are checked, so that no error
+        about one of them ever shows it."""
+        if not isinstance(data, dict) or data.get("secret") is not True:
+            return data
+        data = dict(data)
+        for kind in ("entries", "content"):
+            table = data.get(kind)
+            if isinstance(table, dict):
+                data[kind] = {k: SecretStr(str(v)) if isinstance(v, str | int) and not
+                              isinstance(v, bool) else v for k, v in table.items()}
+        return data
+
     @model_validator(mode="after")
     def _one_source(self) -> LookupMapState:
         if (self.entries is None) == (self.content is None):
@@ -231,7 +268,25 @@ class LookupMapState(BaseModel):
                 for key, value in (table or {}).items():
                     if isinstance(value, str):
                         table[key] = SecretStr(value)  # type: ignore[index]
+        self._check_keys()
         return self
+
+    def _check_keys(self) -> None:
+        """Keys as postmap reads them: one word, not a comment, unique once lowercased."""
+        kind = "entries" if self.entries is not None else "content"
+        problems: list[Problem] = []
+        seen: dict[str, str] = {}
+        for key in (self.entries or self.content or {}):
+            problem = lookup.key_problem(key, self.type)
+            folded = key.casefold()
+            if problem is None and folded in seen:
+                problem = (f"a key written once (postmap lowercases keys: {seen[folded]!r} "
+                           "is the same key)")
+            seen.setdefault(folded, key)
+            if problem:
+                problems.append(Problem((kind, key), problem, key, at_key=True))
+        if problems:
+            raise_problems(problems)
 
     def needs_postmap(self) -> bool:
         """Indexed types need `postmap TYPE:PATH` after the source changes."""
@@ -239,8 +294,13 @@ class LookupMapState(BaseModel):
 
 
 def _check_map_path(path: str) -> str:
-    if not path.startswith("/") or path.endswith("/") or "\0" in path:
-        fail("an absolute file path such as /etc/postfix/tls_policy")
+    """A plain absolute path (which directory it may be in is `MailState`'s check)."""
+    problem = path_problem(path)
+    if problem:
+        fail(problem)
+    if path in POSTFIX_OWN_FILES:
+        fail(f"a lookup table, not {path} (mailstate edits it through postfix.main or "
+             "postfix.master)")
     return path
 
 

@@ -44,8 +44,8 @@ def _postfix(state: MailState) -> Iterator[tuple[tuple[str | int, ...], Any]]:
             continue
         for field, value in service.fields().items():
             yield (*base, field), value
-        for option, value in service.options.items():
-            yield (*base, "options", option), value
+        for option, setting in service.options.items():
+            yield (*base, "options", option), setting
     for path, table in postfix.maps.items():
         base = ("postfix", "maps", path)
         yield (*base, "type"), table.type
@@ -56,6 +56,8 @@ def _postfix(state: MailState) -> Iterator[tuple[tuple[str | int, ...], Any]]:
 
 
 def _items(state: MailState) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    for index, allowed in enumerate(state.allow_paths):  # files outside their kind's dir
+        yield ("allow_paths", index), allowed
     yield from _postfix(state)
     if state.dovecot is not None:
         from mailstate.model.dovecot import iter_settings

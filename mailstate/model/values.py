@@ -13,17 +13,15 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
-from pydantic import BeforeValidator, SecretStr, WithJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, BeforeValidator, SecretStr, WithJsonSchema
+
+from mailstate.formats import maincf
+from mailstate.model.problems import fail
 
 Scalar = str | int | bool
-
-
-def fail(expected: str) -> NoReturn:
-    """Raise the one validation error kind mailstate's error mapper understands."""
-    raise PydanticCustomError("mailstate", "expected {expected}", {"expected": expected})
+BLANKS = " \t"
 
 
 class TlsLevel(StrEnum):
@@ -89,6 +87,22 @@ def to_text(value: Any) -> str | SecretStr:
     if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
         return ", ".join(str(v) for v in value)
     fail("a string, number, yes/no or a list of strings")
+
+
+def reveal_text(value: str | SecretStr) -> str:
+    """The text of a value, secret or not (only to check it, never to show it)."""
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+def checked_line(value: str | SecretStr, problem: Callable[[str], str | None]
+                 ) -> str | SecretStr:
+    """`value` without blanks around it (every daemon strips them), checked by a file
+    kind's grammar (`formats.*.value_problem`); a secret stays wrapped."""
+    text = reveal_text(value).strip(BLANKS)
+    found = problem(text)
+    if found:
+        fail(found)
+    return SecretStr(text) if isinstance(value, SecretStr) else text
 
 
 def choice(options: Iterable[str], label: str = "") -> Callable[[Any], str]:
@@ -159,19 +173,26 @@ def to_mode(value: Any) -> str:
     fail("an octal file mode such as \"0660\"")
 
 
+def main_cf_line(value: Any) -> Any:
+    """A main.cf value as Postfix reads it back: one line, blanks around it stripped."""
+    if isinstance(value, str | SecretStr):
+        return checked_line(value, maincf.value_problem)
+    return value
+
+
 YesNo = Annotated[bool, BeforeValidator(to_bool)]
 PostfixInt = Annotated[
-    int | str, BeforeValidator(to_int),
+    int | str, BeforeValidator(to_int), AfterValidator(main_cf_line),
     WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0},
                               {"type": "string", "pattern": r"^\$"}]}),
 ]
 PostfixTime = Annotated[
-    int | str, BeforeValidator(to_time),
+    int | str, BeforeValidator(to_time), AfterValidator(main_cf_line),
     WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0},
                               {"type": "string", "pattern": r"^(\d+[smhdw]?|\$.*)$"}]}),
 ]
 PostfixText = Annotated[
-    str, BeforeValidator(to_text),
+    str, BeforeValidator(to_text), AfterValidator(main_cf_line),
     WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "boolean"},
                               {"type": "array", "items": {"type": "string"}}]}),
 ]

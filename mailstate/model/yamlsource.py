@@ -7,6 +7,12 @@ Scalars are resolved conservatively for a config language: only decimal integers
 ints (`0660`, `1:20`, `3.10` stay text, as the daemons read them), YAML 1.1 booleans
 (`yes`/`no`) become bools, and `!secret VALUE` makes a `SecretStr`. Duplicate keys are
 recorded (later wins) instead of being silently dropped, so lint can report them.
+
+Aliases are bounded: building stops with an error at file:line once more than
+`MAX_NODES` values have been built (a "billion laughs" document composes in
+microseconds but would expand to 10^9 values), past `MAX_DEPTH` levels of nesting, or at
+an alias that refers to a node containing it (`a: &a [*a]`). Merge keys (`<<: *base`)
+are resolved without copying: each merged key appears once.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ DocPath = tuple[str | int, ...]
 
 _INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 _TAG = "tag:yaml.org,2002:"
+MAX_NODES = 200_000  # a large state has a few thousand; a 10k-host inventory ~100k
+MAX_DEPTH = 64
+Pairs = list[tuple[yaml.Node, yaml.Node]]
 
 
 @dataclass(frozen=True)
@@ -81,24 +90,76 @@ class _Builder:
     def __init__(self, file: str) -> None:
         self.doc = SourceDoc(file, None)
         self.errors: list[Diagnostic] = []
+        self.count = 0
+        self.building: set[int] = set()  # ids of the collections being built (cycles)
+        self.merged: dict[int, Pairs] = {}
+
+    def refuse(self, node: yaml.Node, problem: str, fix: str = "") -> MailstateError:
+        return MailstateError(Diagnostic("error", problem, _loc(self.doc.file, node.start_mark),
+                                         fix=fix, code="yaml"))
 
     def build(self, node: yaml.Node, path: DocPath) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise self.refuse(node, f"expected at most {MAX_NODES} values once aliases are "
+                              "expanded, found more (aliases that repeat aliases?)",
+                              "write the values out, or nest fewer aliases (*name)")
+        if len(path) > MAX_DEPTH:
+            raise self.refuse(node, f"expected at most {MAX_DEPTH} levels of nesting, "
+                              "found more")
         self.doc.values[path] = _loc(self.doc.file, node.start_mark)
-        if not isinstance(node, yaml.ScalarNode) and not node.tag.startswith(_TAG):
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node)
+        if not node.tag.startswith(_TAG):
             self.errors.append(Diagnostic(
                 "error", f"expected a tag on a plain value only, found {node.tag} on a "
                 "mapping or list", _loc(self.doc.file, node.start_mark), code="yaml"))
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
+        if id(node) in self.building:
+            raise self.refuse(node, "expected an alias to a node outside itself, found an "
+                              "alias (*name) inside the node it names")
+        self.building.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        assert isinstance(node, yaml.ScalarNode)  # the composer makes only these three
-        return self._scalar(node)
+        finally:
+            self.building.discard(id(node))
+
+    def _pairs(self, node: yaml.MappingNode, outer: frozenset[int] = frozenset()) -> Pairs:
+        """The key/value pairs of a mapping with `<<` merge keys resolved (YAML 1.1: own
+        keys win, then the first mapping that has the key), each key once."""
+        cached = self.merged.get(id(node))
+        if cached is not None:
+            return cached
+        if id(node) in outer:
+            raise self.refuse(node, "expected a merge (<<) of other mappings, found a "
+                              "mapping that merges itself")
+        own: Pairs = []
+        merged: Pairs = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _TAG + "merge":
+                own.append((key_node, value_node))
+                continue
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [
+                value_node]
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    raise self.refuse(source, "expected a mapping or a list of mappings "
+                                      "after '<<'")
+                merged += self._pairs(source, outer | {id(node)})
+        keys = {k.value for k, _ in own if isinstance(k, yaml.ScalarNode)}
+        pairs: Pairs = []
+        for key_node, value_node in merged:
+            if key_node.value not in keys:
+                keys.add(key_node.value)
+                pairs.append((key_node, value_node))
+        pairs += own
+        self.merged[id(node)] = pairs
+        return pairs
 
     def _mapping(self, node: yaml.MappingNode, path: DocPath) -> dict[str, Any]:
-        yaml.SafeLoader("").flatten_mapping(node)  # `<<: *anchor` merge keys
         result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
+        for key_node, value_node in self._pairs(node):
             if not isinstance(key_node, yaml.ScalarNode):
                 self.errors.append(Diagnostic(
                     "error", "expected a plain key, found a mapping or list as key",

@@ -13,7 +13,8 @@ from mailstate.formats.roundcube import PhpConfig
 
 FAST = settings(max_examples=60, deadline=None)
 names = st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True)
-words = st.from_regex(r"[A-Za-z0-9_$/.:,%\[\]-]{1,12}", fullmatch=True)
+# `$` only as Postfix reads it (a lone `$` is a fatal macro error; see maincf.value_problem)
+words = st.from_regex(r"[A-Za-z0-9_/.:,%\[\]-]{1,12}|\$[a-z_]{1,8}|\$\$", fullmatch=True)
 values = st.lists(words, min_size=0, max_size=3).map(" ".join)
 newline = st.sampled_from(["\n", "\r\n"])
 

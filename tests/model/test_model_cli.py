@@ -113,6 +113,7 @@ def test_schema(tmp_path: Path) -> None:
     out = tmp_path / "schema.json"
     assert run("schema", "-o", str(out)).returncode == 0
     schema = json.loads(out.read_text())
-    assert set(schema["properties"]) == {"postfix", "dovecot", "roundcube", "vars"}
+    assert set(schema["properties"]) == {"postfix", "dovecot", "roundcube", "vars",
+                                           "allow_paths"}
     assert "smtpd_tls_security_level" in schema["$defs"]["PostfixMain"]["properties"]
     assert json.loads(run("schema").stdout) == schema

@@ -1,0 +1,61 @@
+"""Which files a state may write: a path grammar, and each kind's own directory.
+
+A state names files to write in two places: Postfix lookup tables (`postfix.maps`, keyed
+by path) and Roundcube's `config.inc.php` (`roundcube.path`). Nothing else in a state is
+a path mailstate writes (main.cf, master.cf and the Dovecot tree are fixed). Each kind
+owns one directory: a map is a Postfix file and lives under /etc/postfix, Roundcube's
+config under /etc/roundcube. A path elsewhere (`/etc/ssh/authorized_keys`, `/etc/shadow`)
+is refused unless the state lists it, exactly, under the top-level `allow_paths:`; that
+list is the one place a reviewer has to read to see every file outside those directories
+that a state writes, and `mailstate lint` reports each use of it.
+
+Every path must also be plain: absolute, normalised (no `.`, `..`, `//` or trailing
+`/`), made of letters, digits and `. _ + @ -` only, so no glob, quote, blank, shell or
+control character ever reaches a host script or `postmap TYPE:PATH`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mailstate.formats._text import bad_char
+
+POSTFIX_DIR = "/etc/postfix"
+ROUNDCUBE_DIR = "/etc/roundcube"
+DOVECOT_DIR = "/etc/dovecot"
+# files a state manages by other means: a map must never be one of them
+POSTFIX_OWN_FILES = frozenset({f"{POSTFIX_DIR}/main.cf", f"{POSTFIX_DIR}/master.cf"})
+MAX_PATH = 1024
+_PART = r"[A-Za-z0-9._+@-]{1,255}"
+_PATH = re.compile(rf"(/{_PART})+")
+ALLOW_FIX = ("if this file really must be written, list its exact path under "
+             "'allow_paths:' at the top of a state file (reviewed; lint reports it)")
+
+
+def path_problem(path: str) -> str | None:
+    """Why `path` is not a plain absolute file path, or None."""
+    bad = bad_char(path)
+    if bad:
+        return f"a file path without control characters ({bad})"
+    if not path.startswith("/") or path.endswith("/"):
+        return "an absolute path to a file, such as /etc/postfix/tls_policy"
+    if len(path) > MAX_PATH:
+        return f"a file path of at most {MAX_PATH} characters"
+    if not _PATH.fullmatch(path):
+        return ("a file path of letters, digits and '. _ + @ -' between single '/' (no "
+                "blanks, quotes, glob or shell characters)")
+    if any(part in (".", "..") for part in path.split("/")):
+        return "a file path without '.' or '..' parts"
+    return None
+
+
+def is_under(path: str, directory: str) -> bool:
+    return path.startswith(directory + "/")
+
+
+def owner_problem(path: str, directory: str, what: str,
+                  allowed: frozenset[str] | set[str]) -> str | None:
+    """Why `what` may not be written at `path` (outside `directory`, not allowed)."""
+    if is_under(path, directory) or path in allowed:
+        return None
+    return f"{what} under {directory}/ (or a path listed under allow_paths)"
