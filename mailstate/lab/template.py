@@ -25,7 +25,7 @@ from pathlib import Path
 from mailstate.lab import accounts
 from mailstate.lab.releases import HostRelease
 
-TEMPLATE_FORMAT = 3  # bump when a template's content changes: older hosts are rebuilt
+TEMPLATE_FORMAT = 4  # bump when a template or how host.sh starts daemons changes: rebuilt
 
 ROUNDCUBE_DB_DIR = "var/lib/dbconfig-common/sqlite3/roundcube"
 TRUST_DIR = "usr/local/share/ca-certificates"
