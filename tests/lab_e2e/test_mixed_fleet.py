@@ -10,12 +10,12 @@ The fleet is applied once per module (`hardened_mixed`); the rollback test comes
 from __future__ import annotations
 
 import smtplib
-import ssl
 
 import pytest
 
 from tests.engine.conftest import host_digest, listeners, mailstate
 from tests.lab_e2e.conftest import HOSTS, WRITTEN, Fleet
+from tests.tlsnames import named_context
 
 # Debian 12 (Dovecot 2.3) and Debian 13 (Dovecot 2.4) spell the same intent differently
 SPELLING = {
@@ -84,7 +84,7 @@ def test_submission_offers_auth_only_after_starttls_and_the_mail_user_logs_in(
         hardened_mixed: Fleet, name: str) -> None:
     lab = hardened_mixed.lab
     user = lab.mail_user
-    context = ssl.create_default_context(cafile=str(lab.ca_path))
+    context = named_context(lab.ca_path, lab.host(name).fqdn)  # its DNS name only
     with smtplib.SMTP(lab.host(name).address, 587, timeout=10) as smtp:
         smtp.ehlo("client.test")
         assert smtp.has_extn("starttls") and not smtp.has_extn("auth"), smtp.esmtp_features
