@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.clients.roundcube import Session
+from tests.conftest import bring_up
 from tests.engine.conftest import Run, mailstate, write_inventory
-from tests.lab_e2e.conftest import bring_up
 
 if TYPE_CHECKING:
     from mailstate.lab import Lab
