@@ -33,13 +33,14 @@ def default_releases(hosts: int | None) -> str:
     return ",".join(["bookworm"] * (count - 1) + ["trixie"]) if count > 1 else "bookworm"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "./run demo") -> int:
+    """The demo; `prog` is how the user started it (`./run demo` or `mailstate demo`)."""
     parser = argparse.ArgumentParser(
-        prog="./run demo", description=__doc__,
+        prog=prog, description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  ./run demo                     2 x Debian 12, 1 x Debian 13\n"
-               "  ./run demo 5                   4 x Debian 12, 1 x Debian 13\n"
-               "  ./run demo --release bookworm  3 Debian 12 hosts")
+        epilog=f"examples:\n  {prog:<35}2 x Debian 12, 1 x Debian 13\n"
+               f"  {prog + ' 5':<35}4 x Debian 12, 1 x Debian 13\n"
+               f"  {prog + ' --release bookworm':<35}3 Debian 12 hosts")
     parser.add_argument("hosts", nargs="?", type=int, default=None,
                         help="number of hosts (3, or as many as --release names)")
     parser.add_argument("--instance", type=int, default=0, help="lab instance (default 0)")

@@ -96,12 +96,16 @@ def render_apply(results: Sequence[HostResult], stream: TextIO | None = None) ->
 
 
 def summary_table(results: Sequence[HostResult]) -> str:
-    """host | result | changed files | actions | seconds, as aligned plain text."""
-    rows = [("host", "result", "files", "actions", "seconds")]
+    """host | result | files written | actions run | seconds, as aligned plain text.
+
+    What happened, not what was planned: a host refused before the swap wrote nothing and
+    ran nothing, and a rolled-back host's files were put back (its written count says how
+    far the swap got)."""
+    rows = [("host", "result", "written", "ran", "seconds")]
     for r in results:
-        files = str(len(r.plan.changes)) if r.plan else "-"
-        actions = ", ".join(a.describe() for a in r.plan.actions) if r.plan else ""
-        rows.append((r.host, r.status, files, actions or "-", f"{r.seconds:.2f}"))
+        ran = [a.describe() for a in r.plan.actions] if r.plan and r.status == "applied" else []
+        rows.append((r.host, r.status, str(len(r.written)), ", ".join(ran) or "-",
+                     f"{r.seconds:.2f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
              for row in rows]

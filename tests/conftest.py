@@ -98,14 +98,19 @@ def _mixed_instance(lab_machine: None) -> Iterator[Lab]:
         instance.down()
 
 
-@pytest.fixture
-def mixed_lab(_mixed_instance: Lab) -> Lab:
-    """h1 on Debian 12 and h2 on Debian 13, running, every file and service at stock."""
+def bring_up(lab: Lab) -> Lab:
+    """`lab` with h1 on Debian 12 and h2 on Debian 13, every file and service at stock."""
     from mailstate.diagnostics import MailstateError
 
     try:
-        _mixed_instance.up(releases=MIXED_RELEASES)
+        lab.up(releases=MIXED_RELEASES)
     except MailstateError as exc:
         pytest.fail(f"mixed lab did not start:\n{exc}", pytrace=False)
-    _mixed_instance.reset()
-    return _mixed_instance
+    lab.reset()
+    return lab
+
+
+@pytest.fixture
+def mixed_lab(_mixed_instance: Lab) -> Lab:
+    """h1 on Debian 12 and h2 on Debian 13, running, every file and service at stock."""
+    return bring_up(_mixed_instance)

@@ -21,4 +21,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def run(args: argparse.Namespace) -> int:
     from mailstate import demo
 
-    return demo.main(list(args.arguments))
+    return demo.main(list(args.arguments), prog="mailstate demo")

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
-import socket
 import tarfile
 import time
 import uuid
@@ -22,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mailstate.diagnostics import Diagnostic, Location, MailstateError, Severity
 from mailstate.engine import hooks
-from mailstate.engine.hostscripts import BACKUP_ROOT, host_command
+from mailstate.engine.hostscripts import BACKUP_ROOT, host_command, lock_owner
 from mailstate.engine.plan import (
     FileChange,
     HostPlan,
@@ -77,8 +75,7 @@ class ApplyOptions:
     lock_wait: int = 30
     verify_seconds: int = 15
     saved: SavedPlan | None = None  # the approved plan: apply exactly that, or refuse
-    owner: str = field(default_factory=lambda: f"{os.environ.get('USER', 'root')}@"
-                       f"{socket.gethostname()} pid {os.getpid()}")
+    owner: str = field(default_factory=lock_owner)
 
 
 @dataclass

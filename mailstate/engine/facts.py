@@ -31,6 +31,8 @@ from mailstate.transport.base import Connection
 HEADER = b"MAILSTATE-FACTS 2\n"
 TAR_MARK = b"\nTAR\n"
 DOVECOT_DIRS = ("/etc/dovecot", "/usr/share/dovecot/protocols.d")
+PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
+PEM_END = b"-----END CERTIFICATE-----"
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,13 @@ class RemoteFile:
 
 @dataclass(frozen=True)
 class FactsRequest:
-    """Which files to read: exact paths, whole config dirs, and paths to stat only."""
+    """Which files to read: exact paths, whole config dirs, paths to stat only, and
+    certificates to read but never manage (links followed, small files only)."""
 
     files: tuple[str, ...]
     dirs: tuple[str, ...] = ()
     stats: tuple[str, ...] = ()
+    certs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ class Facts:
     lock_pending: tuple[str, ...] | None = None  # actions of a swap that never finished
     not_regular: dict[str, NotRegular] = field(default_factory=dict)  # not read: refused
     links: dict[str, ThroughLink] = field(default_factory=dict)  # Dovecot files/dirs via links
+    # requested certificate path -> its first PEM certificate block (nothing else kept)
+    certificates: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def stale_lock(self) -> bool:
@@ -103,10 +109,10 @@ def check_managed_path(path: str) -> None:
 
 def gather_command(request: FactsRequest) -> str:
     """The single shell command that returns every fact of `request`."""
-    for path in (*request.files, *request.dirs, *request.stats):
+    for path in (*request.files, *request.dirs, *request.stats, *request.certs):
         check_managed_path(path)
     return host_command("facts", ["\n".join(request.files), "\n".join(request.dirs),
-                                  "\n".join(request.stats)])
+                                  "\n".join(request.stats), "\n".join(request.certs)])
 
 
 def gather(conn: Connection, request: FactsRequest) -> Facts:
@@ -119,11 +125,12 @@ def gather(conn: Connection, request: FactsRequest) -> Facts:
             fix = "this host's sudo needs a password: run with -K (--ask-become-pass)"
         raise error(f"{conn.name}: reading the live files failed (exit {result.rc})",
                     detail=detail, code="facts", fix=fix)
-    return parse_output(result.stdout, conn.name)
+    return parse_output(result.stdout, conn.name, request.certs)
 
 
-def parse_output(stdout: bytes, host: str = "host") -> Facts:
-    """Split the header lines from the tar stream and decode both."""
+def parse_output(stdout: bytes, host: str = "host", certs: tuple[str, ...] = ()) -> Facts:
+    """Split the header lines from the tar stream and decode both; the certificates
+    asked for are taken out of the files (they are read, never managed)."""
     head, sep, tar_bytes = stdout[len(HEADER) - 1:].partition(TAR_MARK)
     if not sep:
         raise error(f"{host}: the facts output was cut short", code="facts")
@@ -148,8 +155,26 @@ def parse_output(stdout: bytes, host: str = "host") -> Facts:
                 not_regular[entry.path] = entry
             case ThroughLink() as link:
                 links[link.path] = link
-    return Facts(_read_tar(tar_bytes), mtimes, versions, lock_info, tuple(alive), pending,
-                 not_regular, links)
+    files = _read_tar(tar_bytes)
+    return Facts(files, mtimes, versions, lock_info, tuple(alive), pending, not_regular, links,
+                 _take_certificates(files, certs))
+
+
+def _take_certificates(files: dict[str, RemoteFile], certs: tuple[str, ...]) -> dict[str, bytes]:
+    """The first PEM certificate of each requested certificate file, removed from `files`.
+
+    Only that block is kept: a file that also holds the private key (Postfix allows one
+    file for both) leaves nothing of the key in the facts."""
+    found: dict[str, bytes] = {}
+    for path in certs:
+        entry = files.pop(path, None)
+        if entry is None:
+            continue
+        start = entry.data.find(PEM_BEGIN)
+        end = entry.data.find(PEM_END, start)
+        if start >= 0 and end > start:
+            found[path] = entry.data[start:end + len(PEM_END)]
+    return found
 
 
 def _read_tar(data: bytes) -> dict[str, RemoteFile]:

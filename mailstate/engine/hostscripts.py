@@ -7,6 +7,8 @@ concatenated with the phase's script, so what they share is written once.
 
 from __future__ import annotations
 
+import os
+import socket
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -20,6 +22,12 @@ STATE_DIR = "/var/lib/mailstate"  # as in prelude.sh
 
 
 REMOTE = Path(__file__).with_name("remote")  # package data, installed as plain files
+
+
+def lock_owner(what: str = "") -> str:
+    """Who takes a host's lock, as another run reports it ("held by alice@admin pid 42")."""
+    suffix = f" ({what})" if what else ""
+    return f"{os.environ.get('USER', 'root')}@{socket.gethostname()} pid {os.getpid()}{suffix}"
 
 
 @cache

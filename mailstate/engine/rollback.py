@@ -10,15 +10,13 @@ for a host problem.
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from mailstate.diagnostics import Diagnostic, MailstateError, Severity
-from mailstate.engine.hostscripts import BACKUP_ROOT, host_command
+from mailstate.engine.hostscripts import BACKUP_ROOT, host_command, lock_owner
 from mailstate.engine.plan import mask_diagnostics
 from mailstate.engine.protocol.scripts import (
     ActionFailed,
@@ -85,8 +83,7 @@ class RollbackOptions:
     which: str = "latest"
     lock_wait: int = 30
     verify_seconds: int = 15
-    owner: str = field(default_factory=lambda: f"{os.environ.get('USER', 'root')}@"
-                       f"{socket.gethostname()} pid {os.getpid()} (rollback)")
+    owner: str = field(default_factory=lambda: lock_owner("rollback"))
 
 
 @dataclass

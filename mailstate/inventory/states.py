@@ -18,7 +18,7 @@ import yaml
 from mailstate.diagnostics import Diagnostic, Location, MailstateError
 from mailstate.inventory.connection import HostSpec
 from mailstate.inventory.data import inventory_error
-from mailstate.inventory.values import Secret, Unsafe, VarSource, Vaulted
+from mailstate.inventory.values import Secret, Unsafe, VarSource, Vaulted, has_secret
 from mailstate.inventory.yamlload import MAX_NODES
 
 if TYPE_CHECKING:
@@ -268,19 +268,9 @@ def _state_variables(host: HostSpec, layers: list[StateLayer]) -> dict[str, Any]
     for name, value in host.vars.items():
         if name in used:
             result[name] = _model_value(value)
-        elif not _has_secret(value):
+        elif not has_secret(value):
             result[name] = value
     return result
-
-
-def _has_secret(value: Any) -> bool:
-    if isinstance(value, Secret):
-        return True
-    if isinstance(value, dict):
-        return any(_has_secret(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_secret(v) for v in value)
-    return False
 
 
 def _fingerprint(value: Any) -> str:

@@ -102,6 +102,7 @@ def reveal_all(value: Any) -> Any:
 
 
 def has_secret(value: Any) -> bool:
+    """Whether a value holds a vaulted or other secret anywhere inside it."""
     if isinstance(value, Secret):
         return True
     if isinstance(value, dict):

@@ -7,7 +7,10 @@ never in the machine's. The lab adds, on every host and never on the machine:
   in with the lab key, for `ansible_become` tests;
 - `alice`, a mail user with a password the tests know (LAB_MAIL_PASSWORD): Dovecot
   (IMAP/POP3) and Postfix SASL through Dovecot accept her through PAM, and mail to
-  alice@hN.test lands in that host's /var/mail/alice.
+  alice@hN.test lands in that host's /var/mail/alice;
+- `carol`, a second mail user of the same kind (LAB_MAIL_PASSWORD_2), so a test can
+  have one user who used a service before a change and one who meets it for the first
+  time after (Roundcube keeps an account per user from the first login).
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ LAB_USERS = (("deploy", 2001, "NOPASSWD: ALL"), ("operator", 2002, "ALL"))
 LAB_MAIL_USER = "alice"
 LAB_MAIL_PASSWORD = "lab-alice-password"
 LAB_MAIL_UID = 2003
+# (name, uid, password) of every mail user; alice first (`Lab.mail_user`).
+LAB_MAIL_USERS = ((LAB_MAIL_USER, LAB_MAIL_UID, LAB_MAIL_PASSWORD),
+                  ("carol", 2004, "lab-carol-password"))
+LAB_MAIL_PASSWORD_2 = LAB_MAIL_USERS[1][2]
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,6 @@ def crypt_sha512(password: str, salt: str) -> str:
 def lab_account_lines() -> tuple[dict[str, str], str]:
     """({passwd|shadow|group|gshadow: lines to append}, sudoers rules) for the lab users."""
     sudo_hash = crypt_sha512(LAB_SUDO_PASSWORD, "mailstatelab")
-    mail_hash = crypt_sha512(LAB_MAIL_PASSWORD, "mailstatemail")
     lines = {"passwd": "", "shadow": "", "group": "", "gshadow": ""}
     rules = ""
     for user, uid, rule in LAB_USERS:
@@ -69,10 +75,11 @@ def lab_account_lines() -> tuple[dict[str, str], str]:
         lines["group"] += f"{user}:x:{uid}:\n"
         lines["gshadow"] += f"{user}:!::\n"
         rules += f"{user} ALL=(root) {rule}\n"
-    user, uid = LAB_MAIL_USER, LAB_MAIL_UID
-    lines["passwd"] += (f"{user}:x:{uid}:{uid}:mailstate lab mail user:/home/{user}:"
-                        "/usr/sbin/nologin\n")
-    lines["shadow"] += f"{user}:{mail_hash}:19000:0:99999:7:::\n"
-    lines["group"] += f"{user}:x:{uid}:\n"
-    lines["gshadow"] += f"{user}:!::\n"
+    for user, uid, password in LAB_MAIL_USERS:
+        mail_hash = crypt_sha512(password, f"mailstate{user}")
+        lines["passwd"] += (f"{user}:x:{uid}:{uid}:mailstate lab mail user:/home/{user}:"
+                            "/usr/sbin/nologin\n")
+        lines["shadow"] += f"{user}:{mail_hash}:19000:0:99999:7:::\n"
+        lines["group"] += f"{user}:x:{uid}:\n"
+        lines["gshadow"] += f"{user}:!::\n"
     return lines, rules

@@ -5,10 +5,12 @@ host of that release in the instance) overlaid with the host's `own/` files: its
 main.cf, SSH host key, TLS certificate and Roundcube des_key. A host costs one `cp` and no
 key-generating process, so 20 or 100 hosts start quickly.
 
-Certificates: by default a host's certificate names hN.test, its address, localhost and
-127.0.0.1 (what the audit and the demo rely on today). `public_certs=True` instead issues
-what a public CA would (the DNS name only) and puts the lab CA in each host's system trust
-store, as a site's private CA would be (`template.trust_lab_ca`).
+Certificates: by default a host's certificate is what a public CA issues: its DNS name
+hN.test and nothing else (no address, no localhost, no 127.0.0.1), and the lab CA is in
+each host's system trust store, as a site's private CA would be (`template.trust_lab_ca`).
+So every client, the host's own (Roundcube's PHP) included, meets the name-verification
+problems a production host has. `public_certs=False` issues the old kind (name, address,
+localhost, 127.0.0.1; no trust store entry).
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ from mailstate.lab.template import (
     write,
 )
 
-# Off until the audit verifies certificates by name (issue #14); see the module docstring.
-PUBLIC_CERTS_DEFAULT = False
+# DNS-name-only certificates and the lab CA in each host's trust store (issue #14).
+PUBLIC_CERTS_DEFAULT = True
 # Where each host serves Roundcube (`php -S` as www-data, so not a privileged port).
 WEBMAIL_PORT = 8080
 

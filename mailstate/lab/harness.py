@@ -103,11 +103,15 @@ def repo_inventory() -> Path | None:
 class Lab:
     """Instance K of the lab: bridge msbr{K}, 10.231.K.0/24, hosts h1..hN.
 
-    `public_certs=True` gives hosts certificates like a public CA issues (DNS name only)
-    and the lab CA in each host's trust store; hosts built the other way are rebuilt.
+    Hosts get certificates like a public CA issues (their DNS name hN.test only, no
+    address, no localhost) and the lab CA in their system trust store, as a site's own
+    CA would be. `public_certs=False` issues the old kind (also the address, localhost
+    and 127.0.0.1, no trust store entry); hosts built the other way are rebuilt.
     """
 
-    mail_user = MailUser(accounts.LAB_MAIL_USER, accounts.LAB_MAIL_PASSWORD)
+    mail_users = tuple(MailUser(name, password)
+                       for name, _, password in accounts.LAB_MAIL_USERS)
+    mail_user = mail_users[0]  # alice
     webmail_port = build.WEBMAIL_PORT
 
     def __init__(self, instance: int = 0, *,

@@ -62,9 +62,12 @@ start() {
       : >"$ROOT/var/spool/postfix/quick-start"
       "${CHROOT[@]}" postfix start </dev/null ;;
     dovecot) "${CHROOT[@]}" dovecot </dev/null ;;
-    webmail)  # Debian's Roundcube, served by PHP's own web server as www-data
+    webmail)  # Debian's Roundcube, served by PHP's own web server as www-data. OPcache
+      # re-checks config.inc.php on every request (not every 2 s, PHP's default), so a
+      # request right after an apply or a reset sees the file as it now is.
       (cd / && exec "${CHROOT[@]}" setpriv --reuid=www-data --regid=www-data --clear-groups \
-        php -S "$ADDRESS:$WEBMAIL_PORT" -t /var/lib/roundcube/public_html) \
+        php -d opcache.revalidate_freq=0 -S "$ADDRESS:$WEBMAIL_PORT" \
+        -t /var/lib/roundcube/public_html) \
         </dev/null >>"$DIR/webmail.log" 2>&1 &
       echo $! >"$ROOT/run/webmail.pid"
       # it binds in the background: wait, so it is as started as the other daemons

@@ -1,12 +1,13 @@
 """Keys and certificates for lab hosts, made in-process.
 
-A lab CA signs one server certificate per host (SAN: its name, its address, localhost,
-127.0.0.1) so TLS clients, the audit and Dovecot/Postfix see a real chain they can
-verify with `Lab.ca_path`. `dns_only=True` issues what a public CA would instead: the
-host's DNS name and nothing else (no address, no localhost), so tests meet the same
-name-verification problems a production host has. Doing this with `cryptography`
-(already there for paramiko) instead of `openssl`/`ssh-keygen` processes keeps a 100-host
-lab from spawning hundreds of processes on a 2-core machine.
+A lab CA signs one server certificate per host so TLS clients, the audit and
+Dovecot/Postfix see a real chain they can verify with `Lab.ca_path`. The lab issues what
+a public CA would (`dns_only=True`): the host's DNS name and nothing else (no address, no
+localhost), so tests meet the name-verification problems a production host has. Without
+`dns_only` the SAN also holds the address, localhost and 127.0.0.1
+(`Lab(public_certs=False)`). Doing this with `cryptography` (already there for paramiko)
+instead of `openssl`/`ssh-keygen` processes keeps a 100-host lab from spawning hundreds
+of processes on a 2-core machine.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from pathlib import Path
 from mailstate.lab import accounts
 from mailstate.lab.releases import HostRelease
 
-TEMPLATE_FORMAT = 2  # bump when a template's content changes: older hosts are rebuilt
+TEMPLATE_FORMAT = 4  # bump when a template or how host.sh starts daemons changes: rebuilt
 
 ROUNDCUBE_DB_DIR = "var/lib/dbconfig-common/sqlite3/roundcube"
 TRUST_DIR = "usr/local/share/ca-certificates"
@@ -193,9 +193,10 @@ def _add_lab_users(root: Path, fs: Path, when: float) -> None:
 def _make_homes(root: Path, fs: Path) -> None:
     home = fs / "home"
     home.mkdir(mode=0o755)
-    mail_home = home / accounts.LAB_MAIL_USER
-    mail_home.mkdir(mode=0o700)
-    os.chown(mail_home, accounts.LAB_MAIL_UID, accounts.LAB_MAIL_UID)
+    for user, uid, _ in accounts.LAB_MAIL_USERS:
+        mail_home = home / user
+        mail_home.mkdir(mode=0o700)
+        os.chown(mail_home, uid, uid)
     root_home = fs / "root"
     root_home.mkdir(mode=0o700)
     for dot in (".bashrc", ".profile"):

@@ -3,8 +3,9 @@
 Each rule (see `RULES`) is a small function registered with an id, a severity and a
 reference; findings are `Diagnostic`s located at the YAML line that set the value. The
 rules cover the seed guide's mistakes (MAIL-FACTS.md 1-10), SMTP AUTH/TLS exposure,
-cross-service requirements (Postfix SASL -> Dovecot socket, Roundcube -> listeners) and,
-with a target release, what that release's Postfix and Dovecot do not accept.
+cross-service requirements (Postfix SASL -> Dovecot socket, Roundcube -> listeners, the
+name Roundcube verifies certificates against) and, with a target release, what that
+release's Postfix and Dovecot do not accept.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from mailstate.lint import (  # noqa: F401 (register)
     postfix_rules,
     release_rules,
     service_rules,
+    tls_names,
 )
 from mailstate.lint.registry import RULES, Finding, Rule, rule, run
 from mailstate.lint.view import StateView

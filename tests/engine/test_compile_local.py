@@ -92,3 +92,27 @@ def test_paramiko_invoke_import_is_deferred_until_used() -> None:
         proc = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True,
                               timeout=60, check=False)
         assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(("path", "broken", "state"), [
+    ("/etc/dovecot/conf.d/10-auth.conf", b"passdb {\n  args password=Hunter2Secret\n}\n",
+     "dovecot:\n  settings:\n    ssl: required\n"),
+    ("/etc/roundcube/config.inc.php",
+     b"<?php\n$config['des_key'] = 'Hunter2Secret\n",
+     "roundcube:\n  config:\n    product_name: Mail\n"),
+])
+def test_a_broken_live_file_that_may_hold_secrets_is_named_without_its_text(
+        tmp_path: Path, path: str, broken: bytes, state: str) -> None:
+    """The error gives file, line and what was expected, never the text found there: a
+    live Roundcube or Dovecot file can hold passwords the state does not know."""
+    state_path = tmp_path / "s.yaml"
+    state_path.write_text(state)
+    loaded, facts = local_facts([state_path])
+    live = facts.files.get(path) or RemoteFile(path, b"", 0o640, "root", "root")
+    facts.files[path] = replace(live, data=live.data + broken)
+    with pytest.raises(MailstateError) as caught:
+        compile_host(loaded, facts)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert path in message and "expected" in message
+    assert "Hunter2" not in message
+    assert "text not shown" in message

@@ -74,6 +74,8 @@ def test_human_plan_shows_exact_diff_and_masks_des_key(clean_lab: Lab, tmp_path:
     assert "+submission inet n       -       y       -       -       smtpd" in out.stdout
     assert "+  -o smtpd_tls_security_level=encrypt" in out.stdout
     assert "-#submission inet n       -       y       -       -       smtpd" in out.stdout
-    assert "+$config['imap_host'] = 'ssl://127.0.0.1:993';" in out.stdout
+    assert "+$config['imap_host'] = 'ssl://localhost:993';" in out.stdout
+    assert "+$config['imap_conn_options'] = ['ssl' => ['peer_name' => 'h1.test']];" \
+        in out.stdout
     assert "action: reload dovecot" in out.stdout
     assert des_key not in out.stdout + out.stderr

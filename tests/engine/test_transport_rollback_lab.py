@@ -89,7 +89,8 @@ def test_rollback_lists_and_restores_the_last_backup(clean_lab: Lab, tmp_path: P
     (host,) = listed.json()["hosts"]
     (backup,) = host["backups"]
     assert "/etc/postfix/main.cf" in backup["files"]
-    assert backup["absent"] == ["/etc/postfix/tls_policy"]  # apply created it
+    # apply created the map and postmap its index: a rollback removes both
+    assert backup["absent"] == ["/etc/postfix/tls_policy", "/etc/postfix/tls_policy.db"]
 
     asked = subprocess.run([sys.executable, "-m", "mailstate", "rollback", "h1", "-i",
                             inventory], cwd=REPO, capture_output=True, text=True,
@@ -104,7 +105,7 @@ def test_rollback_lists_and_restores_the_last_backup(clean_lab: Lab, tmp_path: P
     assert result["status"] == "restored"
     assert result["backup"].endswith(backup["name"])
     assert "/etc/postfix/main.cf" in result["restored"]
-    assert result["removed"] == ["/etc/postfix/tls_policy"]  # it did not exist before
+    assert result["removed"] == ["/etc/postfix/tls_policy", "/etc/postfix/tls_policy.db"]
     assert "RESTORED" not in restored.stdout  # a view, not the host script's lines
     assert host_digest(clean_lab, "h1") == stock
     ports = {int(a.rsplit(":", 1)[1]) for a in

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -162,34 +160,3 @@ def test_a_debian13_host_starts_from_an_overlay_and_down_removes_every_mount(
     assert mounts_of(spare_lab.instance) == []
     assert leftovers(spare_lab.instance) == []
     assert not h1.directory.exists()
-
-
-def test_public_ca_style_certificates_name_only_the_host_and_its_trust_store_has_the_ca(
-        lab_machine: None) -> None:
-    """Off by default (issue #14 switches it on): a DNS-name-only certificate, as a public
-    CA issues, and the lab CA in each host's own trust store, so the host's own clients
-    (PHP, as Roundcube uses it) verify a peer by name with the system defaults."""
-    lab = Lab(spare_instance(), public_certs=True)
-    lab.down()
-    try:
-        hosts = lab.up(releases="bookworm,trixie")
-        context = ssl.create_default_context(cafile=str(lab.ca_path))
-        for h in hosts:
-            san = lab.run(h.name, "openssl x509 -noout -ext subjectAltName -in "
-                                  "/etc/ssl/certs/ssl-cert-snakeoil.pem").stdout
-            assert san.split()[-1] == f"DNS:{h.fqdn}" and "IP Address" not in san
-            with socket.create_connection((h.address, 993), timeout=5) as raw, \
-                    context.wrap_socket(raw, server_hostname=h.fqdn) as tls:
-                assert tls.recv(64).startswith(b"* OK")
-            with socket.create_connection((h.address, 993), timeout=5) as raw, \
-                    pytest.raises(ssl.SSLCertVerificationError):
-                context.wrap_socket(raw, server_hostname=h.address)  # no IP in it
-            php = (f'$s = stream_socket_client("ssl://{h.fqdn}:993", $e, $m, 5); '
-                   'echo $s ? fgets($s) : "failed: $m";')
-            assert lab.run(h.name, f"php -r '{php}'").stdout.startswith("* OK")
-            local = lab.run(h.name, "openssl verify /etc/ssl/certs/ssl-cert-snakeoil.pem")
-            assert local.stdout.strip().endswith(": OK"), local.stdout + local.stderr
-        ca = lab.ca_path.read_bytes()
-        assert ca not in Path("/etc/ssl/certs/ca-certificates.crt").read_bytes()  # machine
-    finally:
-        lab.down()

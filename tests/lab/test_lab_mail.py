@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from mailstate.lab import Lab
+from tests.tlsnames import named_context
 
 HOSTS = ["h1", "h2"]  # mixed_lab: Debian 12, Debian 13
 
@@ -41,8 +42,9 @@ def deliver(lab: Lab, name: str) -> str:
     raise AssertionError(f"{subject!r} never reached {name}'s mailbox")
 
 
-def tls_context(lab: Lab) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(lab.ca_path))
+def tls_context(lab: Lab, name: str) -> ssl.SSLContext:
+    """The lab CA, and the host's DNS name (its certificate names nothing else)."""
+    return named_context(lab.ca_path, lab.host(name).fqdn)
 
 
 @pytest.mark.parametrize("name", HOSTS)
@@ -65,7 +67,7 @@ def test_mail_user_reads_a_message_delivered_on_port_25_over_imap(mixed_lab: Lab
     subject = deliver(mixed_lab, name)
     user = mixed_lab.mail_user
     with imaplib.IMAP4_SSL(mixed_lab.host(name).address, 993,
-                           ssl_context=tls_context(mixed_lab), timeout=10) as imap:
+                           ssl_context=tls_context(mixed_lab, name), timeout=10) as imap:
         imap.login(user.name, user.password)
         status, data = imap.select("INBOX", readonly=True)
         assert status == "OK" and int(data[0] or 0) >= 1
@@ -83,8 +85,8 @@ def test_mail_user_reads_a_message_delivered_on_port_25_over_imap(mixed_lab: Lab
 def test_mail_user_reads_it_over_pop3(mixed_lab: Lab, name: str) -> None:
     subject = deliver(mixed_lab, name)
     user = mixed_lab.mail_user
-    pop = poplib.POP3_SSL(mixed_lab.host(name).address, 995, context=tls_context(mixed_lab),
-                          timeout=10)
+    pop = poplib.POP3_SSL(mixed_lab.host(name).address, 995,
+                          context=tls_context(mixed_lab, name), timeout=10)
     try:
         pop.user(user.name)
         pop.pass_(user.password)
@@ -112,7 +114,7 @@ def test_reset_empties_the_mailbox_and_the_users_home(mixed_lab: Lab) -> None:
     deliver(mixed_lab, "h2")
     user = mixed_lab.mail_user
     with imaplib.IMAP4_SSL(mixed_lab.host("h2").address, 993,
-                           ssl_context=tls_context(mixed_lab), timeout=10) as imap:
+                           ssl_context=tls_context(mixed_lab, "h2"), timeout=10) as imap:
         imap.login(user.name, user.password)  # Dovecot writes its index under ~/mail
         imap.select("INBOX")
     assert mixed_lab.run("h2", f"ls -A /home/{user.name}").stdout.strip()

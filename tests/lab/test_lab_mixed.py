@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from mailstate.lab import Lab
 from tests.engine.conftest import REPO, mailstate, write_inventory
 from tests.lab.test_lab_hosts import ssh
@@ -147,3 +149,38 @@ def test_one_postfix_state_plans_and_applies_on_debian_12_and_13(
         assert (code, banner) == (220, b"h2.test ESMTP mixed fleet")
     again = mailstate("plan", "-i", inventory, "--json")
     assert again.code == 0, again.stdout
+
+
+def test_certificates_name_only_the_host_and_its_trust_store_has_the_lab_ca(
+        mixed_lab: Lab) -> None:
+    """By default, on both releases: a DNS-name-only certificate, as a public CA issues
+    it, and the lab CA in each host's own trust store, so the host's own clients (PHP, as
+    Roundcube uses it) verify a peer by name with the system defaults, and fail for the
+    names a public CA never certifies (the address, localhost) unless told the peer name."""
+    context = ssl.create_default_context(cafile=str(mixed_lab.ca_path))
+    for h in (mixed_lab.host("h1"), mixed_lab.host("h2")):
+        san = mixed_lab.run(h.name, "openssl x509 -noout -ext subjectAltName -in "
+                                    "/etc/ssl/certs/ssl-cert-snakeoil.pem").stdout
+        assert san.split()[-1] == f"DNS:{h.fqdn}" and "IP Address" not in san, san
+        assert "localhost" not in san
+        with socket.create_connection((h.address, 993), timeout=5) as raw, \
+                context.wrap_socket(raw, server_hostname=h.fqdn) as tls:
+            assert tls.recv(64).startswith(b"* OK")
+        for wrong in (h.address, "localhost"):
+            with socket.create_connection((h.address, 993), timeout=5) as raw, \
+                    pytest.raises(ssl.SSLCertVerificationError):
+                context.wrap_socket(raw, server_hostname=wrong)
+        greet = 'echo $s ? fgets($s) : "failed: $m";'
+        by_name = f'$s = stream_socket_client("ssl://{h.fqdn}:993", $e, $m, 5); {greet}'
+        assert mixed_lab.run(h.name, f"php -r '{by_name}'").stdout.startswith("* OK")
+        local = '$s = stream_socket_client("ssl://localhost:993", $e, $m, 5{ctx}); ' + greet
+        refused = mixed_lab.run(h.name, "php -r '" + local.format(ctx="") + "'")
+        assert refused.stdout.startswith("failed"), refused.stdout + refused.stderr
+        peer = (', STREAM_CLIENT_CONNECT, stream_context_create(["ssl" => '
+                f'["peer_name" => "{h.fqdn}"]])')
+        named = mixed_lab.run(h.name, "php -r '" + local.format(ctx=peer) + "'")
+        assert named.stdout.startswith("* OK"), named.stdout + named.stderr
+        verify = mixed_lab.run(h.name, "openssl verify /etc/ssl/certs/ssl-cert-snakeoil.pem")
+        assert verify.stdout.strip().endswith(": OK"), verify.stdout + verify.stderr
+    ca = mixed_lab.ca_path.read_bytes()
+    assert ca not in Path("/etc/ssl/certs/ca-certificates.crt").read_bytes()  # machine

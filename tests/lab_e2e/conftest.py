@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import MIXED_RELEASES
+from tests.conftest import bring_up
 from tests.engine.conftest import MANAGED, Run, host_digest, listeners, mailstate, write_inventory
 
 if TYPE_CHECKING:
@@ -25,18 +25,6 @@ HOSTS = ("h1", "h2")  # Debian 12, Debian 13
 # what the profile writes, the map included (absent at stock: not in the digest then)
 WRITTEN = (*MANAGED, "/etc/postfix/tls_policy", "/etc/dovecot/conf.d/10-ssl.conf",
            "/etc/dovecot/dovecot.conf")
-
-
-def bring_up(lab: Lab) -> Lab:
-    """The spare instance with h1 Debian 12 and h2 Debian 13, every host at stock."""
-    from mailstate.diagnostics import MailstateError
-
-    try:
-        lab.up(releases=MIXED_RELEASES)
-    except MailstateError as exc:
-        pytest.fail(f"mixed lab did not start:\n{exc}", pytrace=False)
-    lab.reset()
-    return lab
 
 
 @dataclass(frozen=True)

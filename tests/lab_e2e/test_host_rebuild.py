@@ -12,8 +12,7 @@ from __future__ import annotations
 import socket
 
 from mailstate.lab import Lab
-from tests.conftest import MIXED_RELEASES
-from tests.lab_e2e.conftest import bring_up
+from tests.conftest import MIXED_RELEASES, bring_up
 
 
 def ssh_banner(address: str) -> bytes:

@@ -10,12 +10,12 @@ The fleet is applied once per module (`hardened_mixed`); the rollback test comes
 from __future__ import annotations
 
 import smtplib
-import ssl
 
 import pytest
 
 from tests.engine.conftest import host_digest, listeners, mailstate
 from tests.lab_e2e.conftest import HOSTS, WRITTEN, Fleet
+from tests.tlsnames import named_context
 
 # Debian 12 (Dovecot 2.3) and Debian 13 (Dovecot 2.4) spell the same intent differently
 SPELLING = {
@@ -84,7 +84,7 @@ def test_submission_offers_auth_only_after_starttls_and_the_mail_user_logs_in(
         hardened_mixed: Fleet, name: str) -> None:
     lab = hardened_mixed.lab
     user = lab.mail_user
-    context = ssl.create_default_context(cafile=str(lab.ca_path))
+    context = named_context(lab.ca_path, lab.host(name).fqdn)  # its DNS name only
     with smtplib.SMTP(lab.host(name).address, 587, timeout=10) as smtp:
         smtp.ehlo("client.test")
         assert smtp.has_extn("starttls") and not smtp.has_extn("auth"), smtp.esmtp_features
@@ -106,6 +106,8 @@ def test_rollback_puts_each_host_back_to_its_stock_files_and_listeners(
         out = mailstate("rollback", name, "-i", hardened_mixed.inventory, "--yes", "--json")
         assert out.code == 0, out.stdout + out.stderr
         assert host_digest(lab, name, WRITTEN) == hardened_mixed.stock_files[name]
+        # the map index postmap created went with the map: stock has neither
+        assert lab.run(name, "ls /etc/postfix/tls_policy.db").returncode != 0
         # the rollback waited for the services: the stock listeners are back (110, 143
         # open again, 465 and 587 closed, 993 public)
         assert listeners(lab, name) == hardened_mixed.stock_listeners[name]

@@ -11,6 +11,7 @@ from mailstate.model import load_state
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "tests" / "data" / "seed-guide.yaml"
+NAMED = {"mail_hostname": "mail.example.com"}  # as an inventory gives it to the profile
 
 # MAIL-FACTS.md "Wrong" list -> the rule that must flag it in the seed guide.
 SEED_MISTAKES = {
@@ -55,7 +56,10 @@ def test_seed_guide_findings_point_at_the_lines() -> None:
 
 
 def test_hardened_lints_clean() -> None:
-    assert lint(load_state([ROOT / "states" / "hardened.yaml"])) == []
+    """Clean once the host's name is given; alone it asks for that name only."""
+    assert lint(load_state([ROOT / "states" / "hardened.yaml"], NAMED)) == []
+    alone = lint(load_state([ROOT / "states" / "hardened.yaml"]))
+    assert [(d.code, d.severity) for d in alone] == [("mail-hostname-unset", "warning")]
 
 
 def test_rule_ids_are_unique_and_documented() -> None:
@@ -71,7 +75,7 @@ def layered(tmp_path: Path, text: str) -> dict[str, list]:
     over = tmp_path / "over.yaml"
     over.write_text(text)
     found: dict[str, list] = {}
-    for diag in lint(load_state([HARDENED, over])):
+    for diag in lint(load_state([HARDENED, over], NAMED)):
         found.setdefault(diag.code, []).append(diag)
     return found
 
@@ -122,7 +126,7 @@ def test_cert_paths_checked_against_facts(tmp_path: Path) -> None:
     over = tmp_path / "over.yaml"
     over.write_text("dovecot:\n  settings:\n    ssl_cert: </etc/ssl/mail.pem\n"
                     "    ssl_key: </etc/ssl/mail.key\n")
-    resolved = load_state([HARDENED, over])
+    resolved = load_state([HARDENED, over], NAMED)
     assert lint(resolved) == []
     found = lint(resolved, existing_paths={"/etc/ssl/mail.pem"})
     assert [d.code for d in found] == ["tls-cert-files"]

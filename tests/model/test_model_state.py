@@ -40,7 +40,9 @@ def test_hardened_accessors() -> None:
         == "0660"
     assert ("protocols",) not in flat
     assert state.roundcube.path == "/etc/roundcube/config.inc.php"
-    assert state.roundcube.config["imap_host"] == "ssl://127.0.0.1:993"
+    assert state.roundcube.config["imap_host"] == "ssl://localhost:993"  # as Debian stores it
+    assert state.roundcube.config["imap_conn_options"] == {"ssl": {"peer_name": "localhost"}}
+    assert state.roundcube.config["mail_domain"] == "localhost"  # follows mail_hostname
     assert state.roundcube.config["default_host"] is None
 
 

@@ -131,3 +131,22 @@ def candidate_tree(release: Release, what: str, changes: list[Any]) -> Path:
     files = {c.path[len(prefix):]: c.candidate.after for c in changes
              if c.path.startswith(prefix)}
     return release.config_copy(what, files)
+
+
+HARDENED = Path(__file__).resolve().parents[2] / "states" / "hardened.yaml"
+STOCK_CERT = "etc/ssl/certs/ssl-cert-snakeoil.pem"
+
+
+def hardened(root: Path, *layers: Path) -> MailState:
+    """The hardened profile (plus `layers`) for a host of the release at `root`, given
+    its name the way an inventory gives it (`mail_hostname`): the name on that release's
+    stock certificate, so Roundcube's peer name agrees with it."""
+    from mailstate.lint.tls_names import certificate_names
+    from mailstate.model import load_state
+
+    name = "mail.example.com"
+    cert = root / STOCK_CERT
+    names = certificate_names(cert.read_bytes()) if cert.is_file() else None
+    if names:
+        name = names[0].partition(":")[2]
+    return load_state([HARDENED, *layers], {"mail_hostname": name}).state

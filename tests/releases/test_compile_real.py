@@ -23,6 +23,7 @@ from tests.releases.realtools import (
     Release,
     candidate_tree,
     gather_facts,
+    hardened,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +73,7 @@ def test_hardened_converges_each_release_and_its_tools_accept_it(
         release: str, dovecot_version: str, postfix_version: str,
         request: pytest.FixtureRequest) -> None:
     rel: Release = request.getfixturevalue(release)
-    state = load_state([HARDENED]).state
+    state = hardened(rel.root)
     facts = facts_of(rel, state)
     assert facts.versions["dovecot"].startswith(dovecot_version)
     assert facts.versions["postfix"].startswith(postfix_version)
@@ -92,8 +93,8 @@ def test_either_spelling_writes_the_same_files(release: str, tmp_path: Path,
     rel: Release = request.getfixturevalue(release)
     layer = tmp_path / "spelling24.yaml"
     layer.write_text(HARDENED_24_SPELLING)
-    plain = load_state([HARDENED]).state
-    spelled = load_state([HARDENED, layer]).state
+    plain = hardened(rel.root)
+    spelled = hardened(rel.root, layer)
     facts = facts_of(rel, plain)
     a = {c.path: c.candidate.after for c in build_plan("a", plain, facts).changes}
     b = {c.path: c.candidate.after for c in build_plan("b", spelled, facts).changes}
@@ -105,7 +106,7 @@ def test_a_parameter_the_hosts_postfix_lacks_is_refused_naming_the_version(
     extra = tmp_path / "tlsrpt.yaml"
     extra.write_text("postfix:\n  main:\n    smtp_tlsrpt_enable: yes\n"
                      "    smtp_tlsrpt_socket_name: tlsrpt\n")
-    state = load_state([HARDENED, extra]).state
+    state = hardened(trixie.root, extra)
     with pytest.raises(MailstateError) as caught:
         build_plan("d12", state, facts_of(bookworm, state))
     summaries = [d.summary for d in caught.value.diagnostics]

@@ -22,7 +22,7 @@ from mailstate.inventory import HostSpec
 from mailstate.lab.rootfs import overlay
 from mailstate.model import load_state
 from mailstate.transport.local import LocalConnection
-from tests.releases.realtools import ChrootConnection, Release, gather_facts
+from tests.releases.realtools import ChrootConnection, Release, gather_facts, hardened
 
 REPO = Path(__file__).resolve().parents[2]
 HARDENED = REPO / "states" / "hardened.yaml"
@@ -91,7 +91,7 @@ def real_refusals(root: Path) -> set[tuple[str, int]]:
 
 def test_plan_names_every_line_dovecot_24_refuses_and_shows_the_managed_changes(
         upgraded: Path) -> None:
-    state = load_state([HARDENED]).state
+    state = hardened(upgraded)
     facts = gather_facts(ChrootConnection(upgraded), state)
     assert facts.versions["dovecot"].startswith("1:2.4")
     plan = build_plan("upgraded", state, facts)
@@ -118,7 +118,7 @@ def test_plan_names_every_line_dovecot_24_refuses_and_shows_the_managed_changes(
 def test_a_converged_debian12_host_after_the_upgrade(upgraded: Path) -> None:
     """hardened applied on Debian 12, then upgraded: the 2.3 spellings it wrote turn
     into the 2.4 ones in place."""
-    state = load_state([HARDENED]).state
+    state = hardened(upgraded)
     local = gather_facts(LocalConnection(), state)
     for change in build_plan("d12", state, local).changes:
         if change.path.startswith("/etc/dovecot/"):
@@ -132,7 +132,7 @@ def test_a_converged_debian12_host_after_the_upgrade(upgraded: Path) -> None:
 
 
 def test_apply_changes_nothing_on_such_a_host(upgraded: Path) -> None:
-    state = load_state([HARDENED]).state
+    state = hardened(upgraded)
 
     def digest() -> str:
         h = hashlib.sha256()
@@ -159,7 +159,7 @@ def test_an_unsupported_version_is_refused_at_plan_time(
     host is refused by name, nothing is guessed, no traceback."""
     from mailstate.engine.plan import plan_host
 
-    state = load_state([HARDENED]).state
+    state = load_state([HARDENED]).state  # refused before any certificate is looked at
     with overlay("trixie") as root:
         status = root / "var/lib/dpkg/status"
         text = status.read_text()

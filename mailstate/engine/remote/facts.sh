@@ -2,8 +2,8 @@
 # Prints a short text header (tool versions, lock, map timestamps, what is not a regular
 # file) and then a tar stream of every managed file: one process per kind of fact, not
 # one per file, so a plan costs one round trip and a handful of forks on the host.
-# Args: files dirs stats (newline-separated absolute paths)
-files=$1 dirs=$2 stats=$3
+# Args: files dirs stats certs (newline-separated absolute paths)
+files=$1 dirs=$2 stats=$3 certs=${4:-}
 echo "MAILSTATE-FACTS 2"
 # Package versions from dpkg's database: one awk, where `postconf -h mail_version` alone
 # cost ~7 ms of host CPU per plan (0.7 s of a 100-host plan). Other systems: the tools.
@@ -65,6 +65,18 @@ while IFS= read -r line; do
 done <<EOF
 $found
 EOF
+# Certificates the servers may serve, read (never managed) so the plan can compare their
+# names with what Roundcube verifies: links followed, regular files under 256 KiB only
+# (one find for all; a certificate is a few KiB).
+certificates() {
+  set --
+  while IFS= read -r c; do [ -z "$c" ] || [ ! -f "$c" ] || set -- "$@" "$c"; done <<EOF
+$certs
+EOF
+  [ $# -gt 0 ] || return 0
+  find -L "$@" -maxdepth 0 -type f -size -256k -print 2>/dev/null
+}
+[ -z "$certs" ] || { found=$(certificates); [ -z "$found" ] || list=$list$found$nl; }
 echo "TAR"
 # -h: a Dovecot include read through a link is stored under the link's name (the exact
 # managed paths in the list are regular files: links among them were reported above);

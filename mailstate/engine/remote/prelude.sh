@@ -104,6 +104,17 @@ put_copy() {
   commit_temp "$2"
 }
 
+# index_files TYPE:PATH: the files `postmap TYPE:PATH` writes, one a line (a rollback
+# removes those that did not exist before the change, like the map source itself)
+index_files() {
+  case "${1%%:*}" in
+    hash|btree) printf '%s\n' "${1#*:}.db" ;;
+    cdb) printf '%s\n' "${1#*:}.cdb" ;;
+    lmdb) printf '%s\n' "${1#*:}.lmdb" ;;
+    dbm|sdbm) printf '%s\n' "${1#*:}.dir" "${1#*:}.pag" ;;
+  esac
+}
+
 # one_line FILE: the first 300 bytes of FILE on one line (for a protocol line)
 one_line() { head -c 300 "$1" 2>/dev/null | tr '\n' ' '; }
 

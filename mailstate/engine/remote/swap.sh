@@ -22,7 +22,8 @@ bk=$backup_root/$stamp-$run_id
 echo "BACKUP $bk"
 
 # 1. Back up (cp -p keeps mode, owner and times; one cp and one sha256sum for all files)
-#    and write the manifest: "SHA256 PATH" per existing file, "absent PATH" otherwise.
+#    and write the manifest: "SHA256 PATH" per existing file, "absent PATH" otherwise
+#    (also for each map index postmap is about to create).
 existing="" absent=""
 while read -r mode owner group path; do
   [ -n "$path" ] || continue
@@ -38,6 +39,13 @@ fi
   [ -z "$existing" ] || with_lines "$existing" sha256sum -- | sed 's/  / /'
   while IFS= read -r path; do [ -z "$path" ] || echo "absent $path"; done <<EOF
 $absent
+EOF
+  # the indexes postmap will create (a new map's .db): a rollback removes them again
+  while read -r verb arg; do
+    [ "$verb" = postmap ] || continue
+    index_files "$arg" | while IFS= read -r path; do [ -e "$path" ] || echo "absent $path"; done
+  done <<EOF
+$actions
 EOF
 } > "$bk/manifest" || { echo "FAIL writing $bk/manifest"; exit 2; }
 printf 'run=%s\ncreated=%s\n' "$run_id" "$stamp" > "$bk/info"
