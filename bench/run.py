@@ -125,23 +125,29 @@ def write_inventories(lab: Any, size: int) -> dict[str, Path]:
     paths = {name: WORK / f"{name}-{size}.{ext}" for name, ext in
              (("mailstate", "yaml"), ("ansible", "yaml"), ("pyinfra", "py"), ("floor", "json"))}
     paths["pyinfra-dropin"] = paths["pyinfra"]
+    # mail_hostname: the name on each lab host's certificate (the hardened profile checks
+    # Roundcube's peer name against it); the other tools get it too, as a host variable
     paths["mailstate"].write_text(json.dumps({"all": {
-        "hosts": {h.name: {"ansible_host": h.address, "ansible_port": 22} for h in hosts},
+        "hosts": {h.name: {"ansible_host": h.address, "ansible_port": 22,
+                           "mail_hostname": h.fqdn} for h in hosts},
         "vars": {"ansible_user": "root", "ansible_ssh_private_key_file": key,
                  "mailstate_known_hosts_file": known,
                  "mailstate_states": [str(REPO / "states" / "hardened.yaml")]}}},
         indent=1))
     paths["ansible"].write_text(json.dumps({"all": {
-        "hosts": {h.name: {"ansible_host": h.address} for h in hosts},
+        "hosts": {h.name: {"ansible_host": h.address, "mail_hostname": h.fqdn}
+                  for h in hosts},
         "vars": {"ansible_user": "root", "ansible_port": 22,
                  "ansible_ssh_private_key_file": key,
                  "ansible_ssh_common_args": f"-o UserKnownHostsFile={known} "
                                             "-o StrictHostKeyChecking=yes"}}}, indent=1))
     data = {"ssh_user": "root", "ssh_port": 22, "ssh_key": key,
             "ssh_known_hosts_file": known, "ssh_strict_host_key_checking": "yes"}
+    pyinfra_hosts = [(h.name, {"ssh_hostname": h.address, "mail_hostname": h.fqdn, **data})
+                     for h in hosts]
     paths["pyinfra"].write_text(
         '"""pyinfra inventory of the benchmark\'s lab hosts (written by bench/run.py)."""\n'
-        f"hosts = {[(h.name, {'ssh_hostname': h.address, **data}) for h in hosts]!r}\n")
+        f"hosts = {pyinfra_hosts!r}\n")
     paths["floor"].write_text(json.dumps(
         [{"name": h.name, "address": h.address, "port": 22, "user": "root", "key_file": key,
           "known_hosts_file": known} for h in hosts], indent=1))

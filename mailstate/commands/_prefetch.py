@@ -4,7 +4,8 @@ Why: the facts command (which files to read) depends on the state, and the state
 needs the pydantic models, ~0.15 s of imports and validation before the first host
 could be asked anything. Which files a state reads is plain in its YAML, though:
 whether it has `postfix`, `dovecot` and `roundcube` sections, the paths and types of
-its `postfix.maps` and Roundcube's `path`. So the connections `EarlyConnections` opens
+its `postfix.maps`, Roundcube's `path`, and the certificates the plan checks Roundcube's
+peer names against. So the connections `EarlyConnections` opens
 also start that command at once (it only reads), and the host's work overlaps this
 process's imports. Nothing here decides anything: the engine still computes the request
 from the validated state, and an early answer is used only for exactly the same
@@ -35,6 +36,13 @@ MASTER_CF = "/etc/postfix/master.cf"
 MAP_SUFFIX = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb", "dbm": ".dir",
               "sdbm": ".dir"}  # the indexed types: postmap builds these next to the source
 ROUNDCUBE_CONFIG = "/etc/roundcube/config.inc.php"
+DOVECOT_STOCK_CERT = "/etc/dovecot/private/dovecot.pem"
+POSTFIX_STOCK_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
+# Dovecot settings that name a certificate (2.3, 2.4, 2.4's section): a state that sets
+# one is not guessed (its value would need the model's rendering)
+DOVECOT_CERT_SETTINGS = ("ssl_cert", "ssl_server_cert_file", "ssl_server")
+# Roundcube keys that make the plan read the certificates Roundcube will verify
+ROUNDCUBE_TLS_TARGETS = ("imap_host", "smtp_host")
 SECTIONS = ("postfix", "dovecot", "roundcube")
 
 
@@ -110,7 +118,8 @@ def guess_request(layers: list[dict[str, Any] | None]) -> FactsRequest:
 
 def _relevant(data: Any) -> dict[str, Any]:
     """Only what `_request` reads, so that merging stays small whatever else a file
-    holds: section presence, each map's path and type, Roundcube's path."""
+    holds: section presence, each map's path and type, Postfix's certificate, Roundcube's
+    path and whether it connects to a local TLS target."""
     if not isinstance(data, dict):
         raise _NoGuess
     out: dict[str, Any] = {}
@@ -118,16 +127,29 @@ def _relevant(data: Any) -> dict[str, Any]:
         if section not in data:
             continue
         value = data[section]
-        if value is None or section == "dovecot":
-            out[section] = None if value is None else {}
+        if value is None:
+            out[section] = None
             continue
         value = _mapping(value)
         kept: dict[str, Any] = {}
         if section == "postfix" and "maps" in value:
             kept["maps"] = {_text(path): _map_spec(spec)
                             for path, spec in _mapping(value["maps"]).items()}
+        if section == "postfix" and "smtpd_tls_cert_file" in _mapping(value.get("main", {})):
+            cert = value["main"]["smtpd_tls_cert_file"]
+            kept["main"] = {"smtpd_tls_cert_file": None if cert is None else _text(cert)}
+        if section == "postfix" and "smtpd_tls_cert_file" in _mapping(value.get("main_extra",
+                                                                                {})):
+            raise _NoGuess
+        if section == "dovecot":
+            settings = _mapping(value.get("settings") or {})
+            if any(str(k).split("/")[0] in DOVECOT_CERT_SETTINGS for k in settings):
+                raise _NoGuess
         if section == "roundcube" and "path" in value:
             kept["path"] = _text(value["path"])
+        if section == "roundcube":
+            config = _mapping(value.get("config") or {})
+            kept["config"] = {k: True for k in ROUNDCUBE_TLS_TARGETS if k in config}
         out[section] = kept
     return out
 
@@ -165,7 +187,14 @@ def _request(state: dict[str, Any]) -> FactsRequest:
     roundcube = state.get("roundcube")
     if roundcube is not None:
         files.append(roundcube.get("path", ROUNDCUBE_CONFIG))
-    return FactsRequest(tuple(files), tuple(dirs), tuple(stats))
+    certs: list[str] = []
+    if roundcube is not None and roundcube.get("config"):  # engine.compile.certificate_paths
+        if state.get("dovecot") is not None:
+            certs.append(DOVECOT_STOCK_CERT)
+        if postfix is not None:
+            certs.append(postfix.get("main", {}).get("smtpd_tls_cert_file") or POSTFIX_STOCK_CERT)
+    certs = [c for c in dict.fromkeys(p for p in certs if p.startswith("/")) if c not in files]
+    return FactsRequest(tuple(files), tuple(dirs), tuple(stats), tuple(certs))
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -28,6 +28,8 @@ from mailstate.transport.local import LocalConnection
 
 SITE = """\
 postfix:
+  main:
+    smtpd_tls_cert_file: /etc/ssl/certs/mail.pem
   maps:
     /etc/postfix/sender_access:
       type: cdb
@@ -38,6 +40,8 @@ roundcube:
   path: /etc/roundcube/other.inc.php
 """
 NO_DOVECOT = "dovecot: null\nvars: {x: 1}\n"
+NO_TLS_TARGET = "roundcube:\n  config:\n    product_name: Mail\npostfix:\n  main: {}\n"
+DOVECOT_CERT = "dovecot:\n  settings:\n    ssl_cert: </etc/ssl/certs/mail.pem\n"
 TEMPLATED = """\
 roundcube:
   path: "/etc/roundcube/{{ name }}.inc.php"
@@ -50,6 +54,8 @@ def inventory(tmp_path: Path, hosts: dict[str, dict[str, object]]) -> Path:
     states.mkdir()
     (states / "site.yaml").write_text(SITE)
     (states / "nodovecot.yaml").write_text(NO_DOVECOT)
+    (states / "notls.yaml").write_text(NO_TLS_TARGET)
+    (states / "dovecotcert.yaml").write_text(DOVECOT_CERT)
     (states / "templated.yaml").write_text(TEMPLATED)
     path = tmp_path / "inventory.yaml"
     path.write_text(json.dumps({"all": {"hosts": {
@@ -92,9 +98,10 @@ def test_layers_overrides_and_map_types_merge_as_the_model_does(tmp_path: Path) 
                                                            "entries": {"a@b.example": "c"}}}},
             "roundcube": None}},
         "empty": {"mailstate_states": []},
+        "notls": {"mailstate_states": ["notls"]},
     })
     guessed = guesses(path)
-    assert set(guessed) == {"site", "nodovecot", "override", "empty"}
+    assert set(guessed) == {"site", "nodovecot", "override", "empty", "notls"}
     for name in guessed:
         assert guessed[name] == engine_command(name, path), name
     site = load_inventory([str(path)])
@@ -103,6 +110,10 @@ def test_layers_overrides_and_map_types_merge_as_the_model_does(tmp_path: Path) 
     assert "/etc/postfix/sender_access.cdb" in request.stats
     assert "/etc/postfix/tls_policy.lmdb" in request.stats
     assert request.files[-1] == "/etc/roundcube/other.inc.php"
+    # the certificates Roundcube's peer names are checked against: Postfix's own one
+    assert request.certs == ("/etc/dovecot/private/dovecot.pem", "/etc/ssl/certs/mail.pem")
+    notls = facts_request(shared_state(site.hosts["notls"], site))
+    assert notls.files and not notls.certs
 
 
 def test_no_guess_where_the_files_cannot_tell(tmp_path: Path) -> None:
@@ -111,9 +122,11 @@ def test_no_guess_where_the_files_cannot_tell(tmp_path: Path) -> None:
         "missing": {"mailstate_states": ["hardened", "no-such-state"]},
         "secret-path": {"mailstate_states": ["hardened"],
                         "mailstate_overrides": {"roundcube": {"path": 7}}},
+        "dovecot-cert": {"mailstate_states": ["hardened", "dovecotcert"]},
         "plain": {"mailstate_states": ["hardened"]},
     })
     assert set(guesses(path)) == {"plain"}
+    assert "/etc/ssl/certs/mail.pem" in engine_command("dovecot-cert", path)
     # the engine still plans the templated one: its command simply was not guessed
     assert "/etc/roundcube/webmail.inc.php" in engine_command("templated", path)
 
