@@ -13,6 +13,13 @@ command (`_targets.EarlyFirst`); a guess that differs costs one more round trip,
 a different plan. Where a guess would need more than the plain YAML (a `{{ variable }}`
 in a path, a merge key, an unreadable file), there is none.
 
+The YAML is not validated yet, so no path in it is trusted: the command is guessed only
+when every path it would read passes the model's own path rules (`mailstate.filepaths`)
+and lies in its kind's directory (maps in /etc/postfix, never main.cf or master.cf;
+Roundcube's config in /etc/roundcube; certificates under /etc). A state that names a
+file anywhere else (`/etc/shadow` as a map, a path in `allow_paths`) gets no early
+read: the engine asks after validation, or refuses the state.
+
 It must follow `engine.compile.facts_request`; tests/engine/test_prefetch.py holds the
 two equal for every shipped profile and for layered states.
 """
@@ -26,13 +33,20 @@ import yaml
 
 from mailstate.diagnostics import MailstateError
 from mailstate.engine.facts import DOVECOT_DIRS, FactsRequest, gather_command
+from mailstate.filepaths import (
+    POSTFIX_DIR,
+    POSTFIX_OWN_FILES,
+    ROUNDCUBE_DIR,
+    is_under,
+    path_problem,
+)
 
 if TYPE_CHECKING:
     from mailstate.inventory import HostSpec, Inventory
 
 # As in engine/compile.py and model/roundcube.py (which import the models).
-MAIN_CF = "/etc/postfix/main.cf"
-MASTER_CF = "/etc/postfix/master.cf"
+MAIN_CF = f"{POSTFIX_DIR}/main.cf"
+MASTER_CF = f"{POSTFIX_DIR}/master.cf"
 MAP_SUFFIX = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb", "dbm": ".dir",
               "sdbm": ".dir"}  # the indexed types: postmap builds these next to the source
 ROUNDCUBE_CONFIG = "/etc/roundcube/config.inc.php"
@@ -179,14 +193,14 @@ def _request(state: dict[str, Any]) -> FactsRequest:
         files += [MAIN_CF, MASTER_CF]
         for path, spec in postfix.get("maps", {}).items():
             kind = spec.get("type", "hash")
-            files.append(path)
+            files.append(_own_dir(path, POSTFIX_DIR))
             if kind in MAP_SUFFIX:
                 stats += [path, path + MAP_SUFFIX[kind]]
     if state.get("dovecot") is not None:
         dirs += list(DOVECOT_DIRS)
     roundcube = state.get("roundcube")
     if roundcube is not None:
-        files.append(roundcube.get("path", ROUNDCUBE_CONFIG))
+        files.append(_own_dir(roundcube.get("path", ROUNDCUBE_CONFIG), ROUNDCUBE_DIR))
     certs: list[str] = []
     if roundcube is not None and roundcube.get("config"):  # engine.compile.certificate_paths
         if state.get("dovecot") is not None:
@@ -194,7 +208,16 @@ def _request(state: dict[str, Any]) -> FactsRequest:
         if postfix is not None:
             certs.append(postfix.get("main", {}).get("smtpd_tls_cert_file") or POSTFIX_STOCK_CERT)
     certs = [c for c in dict.fromkeys(p for p in certs if p.startswith("/")) if c not in files]
+    certs = [_own_dir(c, "/etc") for c in certs]
     return FactsRequest(tuple(files), tuple(dirs), tuple(stats), tuple(certs))
+
+
+def _own_dir(path: str, directory: str) -> str:
+    """`path`, if it is plain and in `directory` and not main.cf or master.cf; else no
+    guess: a path only validation may let through is read only after it."""
+    if path_problem(path) or not is_under(path, directory) or path in POSTFIX_OWN_FILES:
+        raise _NoGuess
+    return path
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -154,3 +154,29 @@ def test_early_first_raises_what_the_early_run_raised() -> None:
         first.run("echo x")
     assert raised.value is failed
     assert first.run("echo x").stdout == b"x\n"
+
+
+@pytest.mark.parametrize("overrides", [
+    {"postfix": {"maps": {"/etc/shadow": {"type": "texthash"}}}},
+    {"postfix": {"maps": {"/etc/postfix/main.cf": {"type": "texthash"}}}},
+    {"postfix": {"maps": {"/etc/postfix/../shadow": {"type": "texthash"}}}},
+    {"postfix": {"maps": {"/etc/postfix/a b": {"type": "texthash"}}}},
+    {"postfix": {"maps": {"/etc/postfix/$(reboot)": {"type": "hash"}}}},
+    {"roundcube": {"path": "/etc/passwd"}},
+    {"roundcube": {"path": "/etc/roundcube//config.inc.php"}},
+    {"postfix": {"main": {"smtpd_tls_cert_file": "/root/.ssh/id_rsa"}}},
+    {"postfix": {"main": {"smtpd_tls_cert_file": "/etc/ssl/private/../../shadow"}}},
+], ids=lambda o: json.dumps(o)[:60])
+def test_no_early_read_of_a_path_the_model_has_not_checked(
+        tmp_path: Path, overrides: dict[str, object]) -> None:
+    """The early command reads files before validation: a path outside its kind's
+    directory, or not plain, is never guessed into it (the engine asks, or refuses,
+    after the model has checked the path)."""
+    path = inventory(tmp_path, {
+        "hostile": {"mailstate_states": ["hardened"], "mailstate_overrides": overrides},
+        "plain": {"mailstate_states": ["hardened"]},
+    })
+    guessed = guesses(path)
+    assert set(guessed) == {"plain"}
+    for forbidden in ("/etc/shadow", "/etc/passwd", "/root/", "main.cf\nmain.cf"):
+        assert forbidden not in guessed["plain"]
