@@ -42,6 +42,9 @@ TOOLS = ("mailstate", "ansible", "pyinfra", "pyinfra-dropin")
 # form a pyinfra user writes first (a Dovecot drop-in, one master.cf block, ~8 operations).
 DEPLOYS = {"pyinfra": "deploy.py", "pyinfra-dropin": "deploy_dropin.py"}
 WORKS = ("plan", "apply", "noop")
+# Debian 12 for every host: the Ansible and pyinfra forms write Dovecot 2.3 names, which a
+# Debian 13 host (Dovecot 2.4) refuses; a lab left mixed by --keep-lab is rebuilt.
+RELEASE = "bookworm"
 MAILSTATE_FORKS = 50  # mailstate's default --forks; the floor uses the same pool size
 
 sys.path.insert(0, str(REPO))
@@ -122,23 +125,29 @@ def write_inventories(lab: Any, size: int) -> dict[str, Path]:
     paths = {name: WORK / f"{name}-{size}.{ext}" for name, ext in
              (("mailstate", "yaml"), ("ansible", "yaml"), ("pyinfra", "py"), ("floor", "json"))}
     paths["pyinfra-dropin"] = paths["pyinfra"]
+    # mail_hostname: the name on each lab host's certificate (the hardened profile checks
+    # Roundcube's peer name against it); the other tools get it too, as a host variable
     paths["mailstate"].write_text(json.dumps({"all": {
-        "hosts": {h.name: {"ansible_host": h.address, "ansible_port": 22} for h in hosts},
+        "hosts": {h.name: {"ansible_host": h.address, "ansible_port": 22,
+                           "mail_hostname": h.fqdn} for h in hosts},
         "vars": {"ansible_user": "root", "ansible_ssh_private_key_file": key,
                  "mailstate_known_hosts_file": known,
                  "mailstate_states": [str(REPO / "states" / "hardened.yaml")]}}},
         indent=1))
     paths["ansible"].write_text(json.dumps({"all": {
-        "hosts": {h.name: {"ansible_host": h.address} for h in hosts},
+        "hosts": {h.name: {"ansible_host": h.address, "mail_hostname": h.fqdn}
+                  for h in hosts},
         "vars": {"ansible_user": "root", "ansible_port": 22,
                  "ansible_ssh_private_key_file": key,
                  "ansible_ssh_common_args": f"-o UserKnownHostsFile={known} "
                                             "-o StrictHostKeyChecking=yes"}}}, indent=1))
     data = {"ssh_user": "root", "ssh_port": 22, "ssh_key": key,
             "ssh_known_hosts_file": known, "ssh_strict_host_key_checking": "yes"}
+    pyinfra_hosts = [(h.name, {"ssh_hostname": h.address, "mail_hostname": h.fqdn, **data})
+                     for h in hosts]
     paths["pyinfra"].write_text(
         '"""pyinfra inventory of the benchmark\'s lab hosts (written by bench/run.py)."""\n'
-        f"hosts = {[(h.name, {'ssh_hostname': h.address, **data}) for h in hosts]!r}\n")
+        f"hosts = {pyinfra_hosts!r}\n")
     paths["floor"].write_text(json.dumps(
         [{"name": h.name, "address": h.address, "port": 22, "user": "root", "key_file": key,
           "known_hosts_file": known} for h in hosts], indent=1))
@@ -179,8 +188,14 @@ CPU_SECONDS: dict[str, float] = {}  # log path -> CPU seconds of the last run lo
 
 
 def timed(argv: list[str], cwd: Path, log: Path, timeout: float) -> tuple[float, int, int]:
-    """Wall seconds, exit code and peak RSS (KB) of one fresh process."""
+    """Wall seconds, exit code and peak RSS (KB) of one fresh process.
+
+    Peak RSS is the process's own high-water mark (VmHWM), read while it runs: the
+    rusage figure counts this script's own memory too (a child started by vfork reports
+    the parent's RSS from before its exec, and this script holds ~140 MB once it has
+    started 100 lab hosts)."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    peak = 0
     with open(log, "wb") as out:
         out.write(f"$ cd {cwd} && {shlex.join(argv)}\n".encode())
         out.flush()
@@ -189,6 +204,7 @@ def timed(argv: list[str], cwd: Path, log: Path, timeout: float) -> tuple[float,
                                 stderr=subprocess.STDOUT, env=tool_env())
         deadline = start + timeout
         while True:
+            peak = max(peak, _high_water_kb(proc.pid))
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
@@ -200,7 +216,19 @@ def timed(argv: list[str], cwd: Path, log: Path, timeout: float) -> tuple[float,
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
     CPU_SECONDS[str(log)] = round(usage.ru_utime + usage.ru_stime, 3)
-    return seconds, proc.returncode, usage.ru_maxrss
+    return seconds, proc.returncode, peak or usage.ru_maxrss
+
+
+def _high_water_kb(pid: int) -> int:
+    """VmHWM of a running process (0 once it is gone or before it has exec'd)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 EXPECTED = {("mailstate", "plan"): (2,), ("mailstate", "apply"): (0,),
@@ -285,7 +313,7 @@ def equivalence(run: Run, size: int, tool: str, inventory: Path) -> bool:
 # -- the run --------------------------------------------------------------------------
 def bench_size(run: Run, lab: Any, size: int, tools: list[str], args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
-    lab.up(size, mail=True)
+    lab.up(size, mail=True, releases=RELEASE)
     names = [f"h{n}" for n in range(1, size + 1)]
     print(f"\n== {size} hosts (lab instance {lab.instance} up in "
           f"{time.perf_counter() - t0:.1f} s)", flush=True)

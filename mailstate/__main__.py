@@ -1,5 +1,5 @@
 """Allow `python -m mailstate`."""
 
-from mailstate.cli import main
+from mailstate.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import yaml
+from pyinfra import host
 from pyinfra.operations import files, server
 from pyinfra.operations.util import any_changed
 
@@ -58,6 +59,8 @@ dovecot_ops += [
 ]
 
 for key, value in PROFILE["roundcube"].items():
+    if value is not None:  # the host's own name where the profile says {{ mail_hostname }}
+        value = value.replace("{{ mail_hostname }}", host.data.get("mail_hostname"))
     match = rf"^\$config\['{re.escape(key)}'\][[:space:]]*=.*$"
     if value is None:
         files.line(name=f"roundcube {key} removed", path=ROUNDCUBE, line=match, present=False)

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 import yaml
+from pyinfra import host
 from pyinfra.operations import files, server
 from pyinfra.operations.util import any_changed
 
@@ -44,6 +45,8 @@ dropin = files.put(
     name="dovecot drop-in", dest="/etc/dovecot/conf.d/99-hardened.conf", mode="644",
     src=io.StringIO(PROFILE["dovecot_dropin"]))
 for key, value in PROFILE["roundcube"].items():
+    if value is not None:  # the host's own name where the profile says {{ mail_hostname }}
+        value = value.replace("{{ mail_hostname }}", host.data.get("mail_hostname"))
     match = rf"^\$config\['{re.escape(key)}'\][[:space:]]*=.*$"
     files.line(name=f"roundcube {key}", path=ROUNDCUBE, line=match, present=value is not None,
                replace=f"$config['{key}'] = {value};" if value is not None else "")

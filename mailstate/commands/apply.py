@@ -10,7 +10,9 @@ from mailstate.commands._targets import Target, add_target_args
 from mailstate.diagnostics import error
 
 if TYPE_CHECKING:
+    from mailstate.commands._targets import EarlyConnections
     from mailstate.engine.apply import ApplyOptions, HostResult
+    from mailstate.engine.runner import RunOutcome
     from mailstate.engine.savedplan import SavedPlan
     from mailstate.transport.ssh import SshOptions
 
@@ -50,7 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="seconds the services get to come back after reload (default 15)")
 
 
-def apply_target(target: Target, ssh: SshOptions, options: ApplyOptions) -> HostResult:
+def apply_target(target: Target, ssh: SshOptions, options: ApplyOptions,
+                 early: EarlyConnections | None = None) -> HostResult:
     """Connect, apply, disconnect; every failure becomes the host's result."""
     from mailstate.commands._targets import on_connection
     from mailstate.engine.apply import HostResult, apply_host
@@ -58,7 +61,7 @@ def apply_target(target: Target, ssh: SshOptions, options: ApplyOptions) -> Host
     return on_connection(target, ssh,
                          lambda state, conn: apply_host(target.host, state, conn, options),
                          lambda problems: HostResult(target.host.name, "failed",
-                                                     messages=problems))
+                                                     messages=problems), early)
 
 
 def crashed(target: Target, exc: Exception) -> HostResult:
@@ -79,13 +82,14 @@ def _load_saved(args: argparse.Namespace) -> SavedPlan:
     return saved
 
 
-def _confirm(args: argparse.Namespace, targets: list[Target], ssh: SshOptions) -> SavedPlan:
+def _confirm(args: argparse.Namespace, targets: list[Target], ssh: SshOptions,
+             early: EarlyConnections) -> SavedPlan:
     """Show the plan and ask; return it as a saved plan so apply refuses drift since."""
     from mailstate.commands.plan import plan_all
     from mailstate.engine.plan import saved_plan
     from mailstate.views import render_plan
 
-    plans = plan_all(targets, ssh, args.forks, quiet=False)
+    plans = plan_all(targets, ssh, args.forks, quiet=False, early=early)
     render_plan(plans)
     if not any(p.changed for p in plans):
         return saved_plan(plans, args.inventory, args.limit)
@@ -98,30 +102,52 @@ def _confirm(args: argparse.Namespace, targets: list[Target], ssh: SshOptions) -
     return saved_plan(plans, args.inventory, args.limit)
 
 
-def run(args: argparse.Namespace) -> int:
-    from mailstate.commands._targets import load_targets, ssh_options, write_retry
-    from mailstate.console import emit_json
+def _apply_all(args: argparse.Namespace, targets: list[Target], ssh: SshOptions,
+               saved: SavedPlan | None, early: EarlyConnections) -> RunOutcome[HostResult]:
+    # Imported here, in the main thread, before any worker needs them.
     from mailstate.engine.apply import ApplyOptions
     from mailstate.engine.runner import run_hosts
     from mailstate.progress import Progress
-    from mailstate.views import render_apply
 
-    saved = _load_saved(args) if args.plan_file else None
-    _, targets = load_targets(args)
-    ssh = ssh_options(args, targets)
-    if saved is None and not args.yes and not args.json:
-        saved = _confirm(args, targets, ssh)
-    elif saved is None and not args.yes:
-        raise error("--json apply needs --yes or a saved plan")
     options = ApplyOptions(lock_wait=args.lock_wait, verify_seconds=args.verify_seconds,
                            saved=saved)
     with Progress(len(targets), "apply", quiet=args.json) as progress:
-        outcome = run_hosts(
-            targets, lambda t: apply_target(t, ssh, options), name=lambda t: t.host.name,
-            failed=lambda r: not r.ok, crashed=crashed, forks=args.forks, serial=args.serial,
-            max_fail_percent=args.max_fail,
+        return run_hosts(
+            targets, lambda t: apply_target(t, ssh, options, early),
+            name=lambda t: t.host.name, failed=lambda r: not r.ok, crashed=crashed,
+            forks=args.forks, serial=args.serial, max_fail_percent=args.max_fail,
             on_start=lambda t: progress.started(t.host.name),
             on_done=lambda t, r: progress.finished(t.host.name, r.status, r.seconds))
+
+
+def run(args: argparse.Namespace) -> int:
+    from mailstate.commands._targets import (
+        EarlyConnections,
+        merge_states,
+        select_hosts,
+        ssh_options,
+        write_retry,
+    )
+
+    saved = _load_saved(args) if args.plan_file else None
+    inventory, hosts = select_hosts(args)
+    ssh = ssh_options(args, hosts)
+    if saved is None and not args.yes and args.json:
+        raise error("--json apply needs --yes or a saved plan")
+    from mailstate.commands._prefetch import first_commands
+
+    first = min(args.forks, args.serial or len(hosts), len(hosts))  # what the runner starts
+    # The first hosts connect and read their files while the models import.
+    with EarlyConnections(hosts, ssh, first,
+                          lambda chosen: first_commands(inventory, chosen)) as early:
+        targets = merge_states(inventory, hosts)
+        if saved is None and not args.yes:
+            saved = _confirm(args, targets, ssh, early)
+        outcome = _apply_all(args, targets, ssh, saved, early)
+
+    from mailstate.console import emit_json
+    from mailstate.views import render_apply
+
     results = outcome.results
     failed = [r.host for r in results if not r.ok] + outcome.skipped
     write_retry(failed, stream_note=not args.json)

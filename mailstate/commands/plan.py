@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from mailstate.commands._targets import Target, add_target_args
 
 if TYPE_CHECKING:
+    from mailstate.commands._targets import EarlyConnections
     from mailstate.engine.plan import HostPlan
     from mailstate.transport.ssh import SshOptions
 
@@ -35,14 +36,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="save the plan (sha256 digests, no file contents) for `apply FILE`")
 
 
-def plan_target(target: Target, options: SshOptions) -> HostPlan:
+def plan_target(target: Target, options: SshOptions,
+                early: EarlyConnections | None = None) -> HostPlan:
     """Connect, plan, disconnect; every failure becomes the host's error."""
     from mailstate.commands._targets import on_connection
     from mailstate.engine.plan import HostPlan, plan_host
 
     return on_connection(target, options,
                          lambda state, conn: plan_host(target.host, state, conn),
-                         lambda problems: HostPlan(target.host.name, error=problems))
+                         lambda problems: HostPlan(target.host.name, error=problems), early)
 
 
 def _crashed(target: Target, exc: Exception) -> HostPlan:
@@ -53,13 +55,15 @@ def _crashed(target: Target, exc: Exception) -> HostPlan:
 
 
 def plan_all(targets: list[Target], options: SshOptions, forks: int,
-             quiet: bool) -> list[HostPlan]:
+             quiet: bool, early: EarlyConnections | None = None) -> list[HostPlan]:
+    # Imported here, in the main thread, before any worker needs them.
+    import mailstate.engine.plan  # noqa: F401
     from mailstate.engine.runner import run_hosts
     from mailstate.progress import Progress
 
     with Progress(len(targets), "plan", quiet=quiet) as progress:
         outcome = run_hosts(
-            targets, lambda t: plan_target(t, options), name=lambda t: t.host.name,
+            targets, lambda t: plan_target(t, options, early), name=lambda t: t.host.name,
             failed=lambda p: bool(p.error), crashed=_crashed, forks=forks,
             on_start=lambda t: progress.started(t.host.name),
             on_done=lambda t, p: progress.finished(
@@ -69,14 +73,28 @@ def plan_all(targets: list[Target], options: SshOptions, forks: int,
 
 
 def run(args: argparse.Namespace) -> int:
-    from mailstate.commands._targets import load_targets, ssh_options, write_retry
+    from mailstate.commands._prefetch import first_commands
+    from mailstate.commands._targets import (
+        EarlyConnections,
+        merge_states,
+        select_hosts,
+        ssh_options,
+        write_retry,
+    )
+
+    inventory, hosts = select_hosts(args)
+    options = ssh_options(args, hosts)
+    # The first hosts connect and read their files while the models import.
+    with EarlyConnections(hosts, options, min(args.forks, len(hosts)),
+                          lambda chosen: first_commands(inventory, chosen)) as early:
+        targets = merge_states(inventory, hosts)
+        plans = plan_all(targets, options, args.forks, quiet=args.json, early=early)
+
     from mailstate.console import emit_json
     from mailstate.engine.plan import saved_plan
     from mailstate.inventory.cli import saved_sources
     from mailstate.views import render_plan
 
-    _, targets = load_targets(args)
-    plans = plan_all(targets, ssh_options(args, targets), args.forks, quiet=args.json)
     if args.out:
         document = saved_plan(plans, saved_sources(args.inventory), args.limit).document()
         Path(args.out).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")

@@ -178,9 +178,87 @@ def _take_certificates(files: dict[str, RemoteFile], certs: tuple[str, ...]) -> 
 
 
 def _read_tar(data: bytes) -> dict[str, RemoteFile]:
-    files: dict[str, RemoteFile] = {}
     if not data.strip(b"\0"):
-        return files
+        return {}
+    files = _read_gnu_tar(data)
+    return files if files is not None else _read_any_tar(data)
+
+
+def _read_gnu_tar(data: bytes) -> dict[str, RemoteFile] | None:
+    """The tar stream the facts script writes (GNU tar: regular files, their dirs, GNU
+    long names, hard links), read straight from the 512-byte headers: ~0.1 ms where
+    `tarfile` took ~0.6 ms per host (a tenth of a 100-host plan's CPU per host). None for
+    anything else (pax or POSIX prefix headers, base-256 numbers, links, a bad
+    checksum): `tarfile` reads those, with the same result (tests/engine/test_facts_tar)."""
+    files: dict[str, RemoteFile] = {}
+    pos, size, long_name = 0, len(data), None
+    while pos + 512 <= size:
+        header = data[pos:pos + 512]
+        if not header.strip(b"\0"):
+            break  # the end-of-archive blocks
+        magic, length = header[257:263], _octal(header[124:136])
+        posix_prefix = magic == b"ustar\0" and header[345:346] != b"\0"
+        if magic not in (b"ustar ", b"ustar\0") or posix_prefix or length is None \
+                or _checksum(header) is None:
+            return None
+        kind = header[156:157]
+        body = pos + 512
+        pos = body + (length + 511) // 512 * 512
+        if pos > size:
+            return None
+        if kind == b"L":  # GNU: the next member's name, too long for its header
+            long_name = _name(data[body:body + length])
+            continue
+        name, long_name = long_name or _name(header[0:100]), None
+        if kind == b"5":
+            continue
+        path = name if name.startswith("/") else "/" + name
+        if name.endswith("/"):
+            return None
+        if kind in (b"0", b"\0"):
+            content = data[body:body + length]
+        elif kind == b"1":  # a hard link: the same bytes as a member already read
+            target = _name(header[157:257])
+            linked = files.get(target if target.startswith("/") else "/" + target)
+            if linked is None or length:
+                return None
+            content = linked.data
+        else:
+            return None
+        mode, uid, gid = _octal(header[100:108]), _octal(header[108:116]), _octal(header[116:124])
+        if mode is None or uid is None or gid is None:
+            return None
+        files[path] = RemoteFile(path, content, mode & 0o7777,
+                                 _name(header[265:297]) or str(uid),
+                                 _name(header[297:329]) or str(gid))
+    return files
+
+
+def _name(field: bytes) -> str:
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _octal(field: bytes) -> int | None:
+    """A header number as tarfile reads it (octal digits, NUL/space padded); None for
+    base-256 or anything not octal."""
+    text = field.split(b"\0", 1)[0].strip()
+    if not text:
+        return 0
+    try:
+        return int(text, 8)
+    except ValueError:
+        return None
+
+
+def _checksum(header: bytes) -> int | None:
+    """The header's checksum when it is right (unsigned sum, the field read as spaces)."""
+    stored = _octal(header[148:156])
+    computed = sum(header[:148]) + 8 * 32 + sum(header[156:])
+    return stored if stored == computed else None
+
+
+def _read_any_tar(data: bytes) -> dict[str, RemoteFile]:
+    files: dict[str, RemoteFile] = {}
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
         for member in archive:
             if not (member.isfile() or member.islnk()):  # islnk: same bytes, other name

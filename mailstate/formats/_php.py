@@ -8,12 +8,20 @@ comments are skipped; every other token carries its span in the source text.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from typing import NamedTuple
 
 from mailstate.formats._text import parse_error
 
 _OPS = re.compile(r"=>|===|!==|==|!=|<=|>=|->|::|\?\?=|\?\?|&&|\|\||[.+\-*/%]=|\S")
-_WORD = re.compile(r"\$?[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*|[0-9][0-9A-Za-z_.]*")
+# A PHP name: [A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*, written as the
+# complement of the ASCII it excludes: the same characters (a test checks every code
+# point), but compiled in 0.2 ms instead of ~6 ms of every run's start-up (re builds a
+# table for a range up to U+10FFFF).
+_NAME_START = r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f]"
+_NAME_REST = r"[^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]"
+_WORD = re.compile(r"\$?" + _NAME_START + _NAME_REST + r"*|[0-9][0-9A-Za-z_.]*")
 _HEREDOC = re.compile(r"<<<[ \t]*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\1\r?\n")
 _CLOSE = {"(": ")", "[": "]", "{": "}"}
 _SPACE = re.compile(r"\s+")
@@ -133,5 +141,23 @@ class Scanner:
         return self.add("op", pos, m.end())
 
 
+_RECENT: OrderedDict[str, tuple[Token, ...]] = OrderedDict()
+_RECENT_SIZE = 128  # texts: a plan has each host's live and new config in flight
+_RECENT_LOCK = threading.Lock()
+
+
 def tokenize(text: str, path: str) -> list[Token]:
-    return Scanner(text, path).run()
+    """The tokens of `text`. A plan tokenizes each host's live config twice (to edit it,
+    then to mask the diff's old side), so the last texts' tokens are kept: the tokens
+    do not depend on `path` (only an error names it, and errors are not kept)."""
+    with _RECENT_LOCK:
+        tokens = _RECENT.get(text)
+        if tokens is not None:
+            _RECENT.move_to_end(text)
+            return list(tokens)
+    tokens = tuple(Scanner(text, path).run())
+    with _RECENT_LOCK:
+        _RECENT[text] = tokens
+        if len(_RECENT) > _RECENT_SIZE:
+            _RECENT.popitem(last=False)
+    return list(tokens)

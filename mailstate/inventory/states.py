@@ -146,10 +146,12 @@ def shared_state(host: HostSpec, inventory: Inventory) -> MailState:
     from mailstate.model.loader import build_state
 
     layers, files, overrides = _state_inputs(host, inventory)
-    key = (tuple(files), overrides, _used_variables(layers, host.vars))
+    used = _used_variables(layers, host.vars)
+    key = (tuple(files), overrides, used)
     state = inventory.shared_states.get(key)
     if state is None:
-        state = build_state(layers, _state_variables(host, layers), files).state
+        state = build_state(layers, _state_variables(host, layers, used), files,
+                            provenance=False).state
         inventory.shared_states[key] = state
     return state
 
@@ -259,11 +261,16 @@ def _model_value(value: Any) -> Any:
     return value
 
 
-def _state_variables(host: HostSpec, layers: list[StateLayer]) -> dict[str, Any]:
+def _state_variables(host: HostSpec, layers: list[StateLayer],
+                     used_variables: tuple[tuple[str, str], ...] | None = None
+                     ) -> dict[str, Any]:
     """The host's variables for `{{ name }}` in its states: every variable the states
     reference (transitively) converted for the model; other secrets left out, so a
-    vault value no state uses is never decrypted."""
-    used = {name for name, _ in _used_variables(layers, host.vars)}
+    vault value no state uses is never decrypted. (`used_variables`: what
+    `_used_variables` gave for these layers, when the caller has it already.)"""
+    if used_variables is None:
+        used_variables = _used_variables(layers, host.vars)
+    used = {name for name, _ in used_variables}
     result: dict[str, Any] = {}
     for name, value in host.vars.items():
         if name in used:

@@ -1,4 +1,4 @@
-"""Lint rules about the files a state writes (see `model.files`).
+"""Lint rules about the files a state writes (see `mailstate.filepaths`).
 
 The model refuses a file outside its kind's directory unless `allow_paths` lists it; this
 rule makes every such file visible in each lint run, so a reviewer sees them without

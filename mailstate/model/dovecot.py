@@ -38,8 +38,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_core import PydanticCustomError
 
+from mailstate.filepaths import path_problem
 from mailstate.formats import dovecot as grammar
-from mailstate.model.files import path_problem
 from mailstate.model.problems import Problem, raise_problems
 from mailstate.model.values import (
     checked_line,

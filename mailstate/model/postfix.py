@@ -29,9 +29,9 @@ from pydantic import (
     model_validator,
 )
 
+from mailstate.filepaths import POSTFIX_OWN_FILES, path_problem
 from mailstate.formats import lookup, mastercf
 from mailstate.model import postfix_params
-from mailstate.model.files import POSTFIX_OWN_FILES, path_problem
 from mailstate.model.problems import Problem, raise_problems
 from mailstate.model.services import check_service_key
 from mailstate.model.values import (

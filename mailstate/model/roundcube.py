@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from mailstate.filepaths import path_problem
 from mailstate.formats._text import bad_char
 from mailstate.formats.roundcube import (
     MAX_DEPTH,
@@ -22,7 +23,6 @@ from mailstate.formats.roundcube import (
     is_secret_key,
     literal_problem,
 )
-from mailstate.model.files import path_problem
 from mailstate.model.problems import Problem, raise_problems
 from mailstate.model.values import fail
 

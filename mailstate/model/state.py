@@ -7,7 +7,7 @@ true` map, a Roundcube credential key at any depth. `file_secrets(path, service)
 for one file, which names hold such values, so a diff masks them on both sides even
 when the old value is not in the state.
 
-Which files a state may write is checked here too (see `model.files`): maps under
+Which files a state may write is checked here too (see `mailstate.filepaths`): maps under
 /etc/postfix, Roundcube's config under /etc/roundcube, anything else only when listed
 exactly under `allow_paths`.
 """
@@ -19,9 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from mailstate.formats.masks import FileSecrets
-from mailstate.model.dovecot import DovecotState, iter_settings
-from mailstate.model.files import (
+from mailstate.filepaths import (
     ALLOW_FIX,
     POSTFIX_DIR,
     ROUNDCUBE_DIR,
@@ -29,6 +27,8 @@ from mailstate.model.files import (
     owner_problem,
     path_problem,
 )
+from mailstate.formats.masks import FileSecrets
+from mailstate.model.dovecot import DovecotState, iter_settings
 from mailstate.model.postfix import PostfixState
 from mailstate.model.problems import Problem, fail, raise_problems
 from mailstate.model.roundcube import RoundcubeState
