@@ -25,6 +25,10 @@ ROUNDCUBE_DIR = "/etc/roundcube"
 DOVECOT_DIR = "/etc/dovecot"
 # files a state manages by other means: a map must never be one of them
 POSTFIX_OWN_FILES = frozenset({f"{POSTFIX_DIR}/main.cf", f"{POSTFIX_DIR}/master.cf"})
+# the files `postmap TYPE:PATH` builds next to a map's source, by indexed type
+MAP_INDEX_SUFFIXES = {"hash": (".db",), "btree": (".db",), "lmdb": (".lmdb",),
+                      "cdb": (".cdb",), "dbm": (".dir", ".pag"), "sdbm": (".dir", ".pag")}
+MAP_SUFFIX = {kind: suffixes[0] for kind, suffixes in MAP_INDEX_SUFFIXES.items()}
 MAX_PATH = 1024
 _PART = r"[A-Za-z0-9._+@-]{1,255}"
 _PATH = re.compile(rf"(/{_PART})+")

@@ -34,6 +34,7 @@ import yaml
 from mailstate.diagnostics import MailstateError
 from mailstate.engine.facts import DOVECOT_DIRS, FactsRequest, gather_command
 from mailstate.filepaths import (
+    MAP_SUFFIX,
     POSTFIX_DIR,
     POSTFIX_OWN_FILES,
     ROUNDCUBE_DIR,
@@ -47,8 +48,6 @@ if TYPE_CHECKING:
 # As in engine/compile.py and model/roundcube.py (which import the models).
 MAIN_CF = f"{POSTFIX_DIR}/main.cf"
 MASTER_CF = f"{POSTFIX_DIR}/master.cf"
-MAP_SUFFIX = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb", "dbm": ".dir",
-              "sdbm": ".dir"}  # the indexed types: postmap builds these next to the source
 ROUNDCUBE_CONFIG = "/etc/roundcube/config.inc.php"
 DOVECOT_STOCK_CERT = "/etc/dovecot/private/dovecot.pem"
 POSTFIX_STOCK_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"

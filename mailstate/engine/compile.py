@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from mailstate.diagnostics import Diagnostic, Location, MailstateError, ParseError
 from mailstate.engine.facts import DOVECOT_DIRS, Facts, FactsRequest, RemoteFile
 from mailstate.engine.memo import SharedMemo
+from mailstate.filepaths import MAP_SUFFIX
 from mailstate.formats.dovecot import DovecotConfig
 from mailstate.formats.lookup import LookupTable
 from mailstate.formats.maincf import MainCf
@@ -36,8 +37,6 @@ DOVECOT_STOCK_CERT = "/etc/dovecot/private/dovecot.pem"  # Debian 12 and 13
 POSTFIX_STOCK_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"  # Debian's main.cf
 T = TypeVar("T")
 _MEMO: SharedMemo[Any] = SharedMemo(256)
-MAP_SUFFIX = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb", "dbm": ".dir",
-              "sdbm": ".dir"}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from functools import cached_property
 from mailstate.diagnostics import error
 from mailstate.engine.hostscripts import host_command
 from mailstate.engine.protocol.facts import (
+    CertificateLine,
     FileTime,
     LockFound,
     LockProcessAlive,
@@ -129,8 +130,8 @@ def gather(conn: Connection, request: FactsRequest) -> Facts:
 
 
 def parse_output(stdout: bytes, host: str = "host", certs: tuple[str, ...] = ()) -> Facts:
-    """Split the header lines from the tar stream and decode both; the certificates
-    asked for are taken out of the files (they are read, never managed)."""
+    """Split the header lines from the tar stream and decode both. The certificates
+    asked for come as header lines (read, never managed; see `_certificates`)."""
     head, sep, tar_bytes = stdout[len(HEADER) - 1:].partition(TAR_MARK)
     if not sep:
         raise error(f"{host}: the facts output was cut short", code="facts")
@@ -139,6 +140,7 @@ def parse_output(stdout: bytes, host: str = "host", certs: tuple[str, ...] = ())
     lock_info, alive, pending = None, [], None
     not_regular: dict[str, NotRegular] = {}
     links: dict[str, ThroughLink] = {}
+    cert_lines: dict[str, list[str]] = {}
     for line in head.decode("utf-8", "surrogateescape").splitlines():
         match parse_fact(line):
             case Version(package, version):
@@ -155,25 +157,25 @@ def parse_output(stdout: bytes, host: str = "host", certs: tuple[str, ...] = ())
                 not_regular[entry.path] = entry
             case ThroughLink() as link:
                 links[link.path] = link
-    files = _read_tar(tar_bytes)
-    return Facts(files, mtimes, versions, lock_info, tuple(alive), pending, not_regular, links,
-                 _take_certificates(files, certs))
+            case CertificateLine(path, text) if path in certs:
+                cert_lines.setdefault(path, []).append(text)
+    return Facts(_read_tar(tar_bytes), mtimes, versions, lock_info, tuple(alive), pending,
+                 not_regular, links, _certificates(cert_lines))
 
 
-def _take_certificates(files: dict[str, RemoteFile], certs: tuple[str, ...]) -> dict[str, bytes]:
-    """The first PEM certificate of each requested certificate file, removed from `files`.
+def _certificates(lines: dict[str, list[str]]) -> dict[str, bytes]:
+    """{path: its first PEM certificate block}, from the lines facts.sh sent.
 
-    Only that block is kept: a file that also holds the private key (Postfix allows one
-    file for both) leaves nothing of the key in the facts."""
+    The host sends only that block's lines (a file that also holds the private key,
+    as Postfix allows, or any other file a state names, leaves nothing else of itself
+    on the wire); a block cut short (no END line) counts as no certificate."""
     found: dict[str, bytes] = {}
-    for path in certs:
-        entry = files.pop(path, None)
-        if entry is None:
-            continue
-        start = entry.data.find(PEM_BEGIN)
-        end = entry.data.find(PEM_END, start)
+    for path, text in lines.items():
+        data = "\n".join(text).encode("utf-8", "surrogateescape")
+        start = data.find(PEM_BEGIN)
+        end = data.find(PEM_END, start)
         if start >= 0 and end > start:
-            found[path] = entry.data[start:end + len(PEM_END)]
+            found[path] = data[start:end + len(PEM_END)]
     return found
 
 

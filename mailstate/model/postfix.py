@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from mailstate.filepaths import POSTFIX_OWN_FILES, path_problem
+from mailstate.filepaths import MAP_INDEX_SUFFIXES, POSTFIX_OWN_FILES, path_problem
 from mailstate.formats import lookup, mastercf
 from mailstate.model import postfix_params
 from mailstate.model.problems import Problem, raise_problems
@@ -318,6 +318,21 @@ class PostfixState(BaseModel):
         default_factory=dict, description="master.cf services keyed 'name/type'")
     maps: dict[Annotated[str, AfterValidator(_check_map_path)], LookupMapState] = Field(
         default_factory=dict, description="lookup table sources keyed by absolute path")
+
+    @model_validator(mode="after")
+    def _maps_apart_from_indexes(self) -> PostfixState:
+        """No map's source is another map's index: `postmap` would overwrite it (and
+        the index of the one would be the other's live file)."""
+        problems = [
+            Problem(("maps", index), f"a path that is not the index postmap builds for "
+                    f"{path} ({spec.type})", index, at_key=True,
+                    fix=f"rename one of them, or give {path} a type without an index (texthash)")
+            for path, spec in self.maps.items()
+            for index in (path + s for s in MAP_INDEX_SUFFIXES.get(spec.type, ()))
+            if index in self.maps]
+        if problems:
+            raise_problems(problems)
+        return self
 
     def main_values(self) -> dict[str, str | None]:
         """main.cf parameters as Postfix writes them; None = remove the parameter."""

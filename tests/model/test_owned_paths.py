@@ -84,3 +84,24 @@ def test_lint_reports_every_file_written_outside_its_directory(tmp_path: Path) -
     assert out.code == 0, out.stdout
     assert f"{state}:5:7: warning [outside-path]" in out.stdout
     assert "/srv/mail/virtual" in out.stdout
+
+
+@pytest.mark.parametrize(("kind", "index"), [
+    ("hash", "/etc/postfix/virtual.db"), ("lmdb", "/etc/postfix/virtual.lmdb"),
+    ("cdb", "/etc/postfix/virtual.cdb"), ("dbm", "/etc/postfix/virtual.pag"),
+])
+def test_a_map_may_not_be_another_maps_index(tmp_path: Path, kind: str, index: str) -> None:
+    """postmap TYPE:/etc/postfix/virtual writes virtual.db (or .lmdb, .cdb, .dir/.pag):
+    a second map at that path would be overwritten by it, and would overwrite it."""
+    text = (f"postfix:\n  maps:\n    /etc/postfix/virtual:\n      type: {kind}\n"
+            f"      content: {{a@example.org: b}}\n    {index}:\n      type: texthash\n"
+            f"      content: {{root: x}}\n")
+    errors = _errors(tmp_path, text)
+    assert len(errors) == 1, errors
+    assert "state.yaml:6:5" in errors[0]
+    assert f"the index postmap builds for /etc/postfix/virtual ({kind})" in errors[0]
+    # a texthash map has no index: the same two paths are fine
+    path = tmp_path / "ok.yaml"
+    path.write_text(text.replace(f"type: {kind}", "type: texthash"))
+    postfix = load_state([path]).state.postfix
+    assert postfix is not None and set(postfix.maps) == {"/etc/postfix/virtual", index}

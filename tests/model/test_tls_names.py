@@ -9,8 +9,6 @@ are real ones from the lab's own CA code; the facts parser gets a real tar strea
 from __future__ import annotations
 
 import datetime as dt
-import io
-import tarfile
 from pathlib import Path
 
 from cryptography import x509
@@ -18,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mailstate.engine.facts import HEADER, TAR_MARK, parse_output
+from mailstate.engine.facts import FactsRequest, gather, gather_command
 from mailstate.lab import pki
 from mailstate.lint import lint
 from mailstate.lint.tls_names import (
@@ -29,6 +27,7 @@ from mailstate.lint.tls_names import (
     roundcube_peers,
 )
 from mailstate.model import load_state
+from mailstate.transport.local import LocalConnection
 
 ROOT = Path(__file__).resolve().parents[2]
 HARDENED = ROOT / "states" / "hardened.yaml"
@@ -145,18 +144,37 @@ def test_peers_follow_roundcubes_own_keys() -> None:
         ("imap_host", "localhost", "localhost", False)]
 
 
-def test_facts_keep_only_the_certificate_of_a_file_that_also_holds_the_key() -> None:
+def test_only_the_first_certificate_block_leaves_the_host(tmp_path: Path) -> None:
+    """The real facts.sh (run here as on a host) sends a certificate file's first PEM
+    certificate block and nothing else: not the key of a combined file, not the rest of
+    a file a state names by mistake, not what follows a block that never ends."""
     cert, key = pki.issue_server_cert(CA_CERT, CA_KEY, "mx1.example.com", "192.0.2.1",
                                       dns_only=True)
-    stream = io.BytesIO()
-    with tarfile.open(fileobj=stream, mode="w") as archive:
-        for path, data in (("/etc/postfix/main.cf", b"x = 1\n"),
-                           ("/etc/ssl/private/combined.pem", key + cert)):
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    output = HEADER + b"V postfix 3.7.11-0+deb12u1" + TAR_MARK + stream.getvalue()
-    facts = parse_output(output, "mx1", ("/etc/ssl/private/combined.pem",))
-    assert list(facts.files) == ["/etc/postfix/main.cf"]  # read, never managed
-    assert facts.certificates == {"/etc/ssl/private/combined.pem": cert.strip()}
-    assert b"PRIVATE KEY" not in facts.certificates["/etc/ssl/private/combined.pem"]
+    other, _ = pki.issue_server_cert(CA_CERT, CA_KEY, "mx2.example.com", "192.0.2.2",
+                                     dns_only=True)
+    body = cert.strip().splitlines()[1:-1]
+    files = {
+        "combined.pem": key + cert,  # Postfix's one file for both, key first
+        "chain.pem": cert + other + key,  # the leaf only
+        "crlf.pem": cert.replace(b"\n", b"\r\n"),
+        "cut.pem": b"-----BEGIN CERTIFICATE-----\n" + b"\n".join(body[:3]) + b"\n" + key,
+        "shadow": b"root:$y$j9T$secret:19000:0:99999:7:::\n",
+        "empty.pem": b"",
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "link.pem").symlink_to(tmp_path / "combined.pem")
+    paths = tuple(str(tmp_path / n) for n in [*files, "link.pem", "missing.pem"])
+    conn = LocalConnection("mx1")
+    raw = conn.run(gather_command(FactsRequest((), (), (), paths))).stdout
+    assert b"PRIVATE KEY" not in raw and b"secret" not in raw
+    for line in key.splitlines()[1:-1]:
+        assert line not in raw
+    facts = gather(conn, FactsRequest((), (), (), paths))
+    assert facts.files == {}  # read, never managed
+    expected = {"combined.pem": cert.strip(), "chain.pem": cert.strip(),
+                "crlf.pem": cert.strip(), "link.pem": cert.strip()}
+    assert facts.certificates == {str(tmp_path / n): v for n, v in expected.items()}
+    assert certificate_names(facts.certificates[str(tmp_path / "crlf.pem")]) == (
+        "DNS:mx1.example.com",)
+

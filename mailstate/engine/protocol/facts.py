@@ -78,8 +78,17 @@ class ThroughLink:
     is_dir: bool
 
 
+@dataclass(frozen=True)
+class CertificateLine:
+    """C PATH<tab>LINE: one line of the first PEM certificate block of a requested
+    certificate file (the host sends nothing else of that file)."""
+
+    path: str
+    line: str
+
+
 FactEvent = (Version | LockFound | LockProcessAlive | PendingActions | FileTime | NotRegular
-             | ThroughLink | Unknown)
+             | ThroughLink | CertificateLine | Unknown)
 
 
 def _parse_not_regular(rest: str, line: str) -> FactEvent:
@@ -112,4 +121,7 @@ def parse_fact(line: str) -> FactEvent:
         case "L" | "D":
             path, _, target = rest.partition("\t")
             return ThroughLink(path, target, tag == "D")
+        case "C":
+            path, tab, text = rest.partition("\t")
+            return CertificateLine(path, text) if tab else Unknown(line)
     return Unknown(line)

@@ -65,18 +65,33 @@ while IFS= read -r line; do
 done <<EOF
 $found
 EOF
-# Certificates the servers may serve, read (never managed) so the plan can compare their
-# names with what Roundcube verifies: links followed, regular files under 256 KiB only
-# (one find for all; a certificate is a few KiB).
+# Certificates the servers may serve, so the plan can compare their names with what
+# Roundcube verifies: links followed, regular files under 256 KiB, and of each only its
+# first PEM certificate block leaves the host (C PATH<tab>LINE), never the rest of the
+# file: Postfix allows the key in the same file, and a state may name any file here.
+# Printing stops at any other PEM boundary line (an unterminated block followed by a
+# key) and after 400 lines. One find and one awk for all.
 certificates() {
   set --
   while IFS= read -r c; do [ -z "$c" ] || [ ! -f "$c" ] || set -- "$@" "$c"; done <<EOF
 $certs
 EOF
   [ $# -gt 0 ] || return 0
-  find -L "$@" -maxdepth 0 -type f -size -256k -print 2>/dev/null
+  small=$(find -L "$@" -maxdepth 0 -type f -size -256k -print 2>/dev/null)
+  [ -n "$small" ] || return 0
+  set --
+  while IFS= read -r c; do set -- "$@" "$c"; done <<EOF
+$small
+EOF
+  awk 'FNR == 1 { p = 0; done = 0; n = 0 }
+       done { next }
+       !p && /^-----BEGIN CERTIFICATE-----\r?$/ { p = 1 }
+       !p { next }
+       /^-----(BEGIN|END) / && !/^-----(BEGIN|END) CERTIFICATE-----\r?$/ { done = 1; next }
+       { sub(/\r$/, ""); printf "C %s\t%s\n", FILENAME, $0 }
+       /^-----END CERTIFICATE-----$/ || ++n >= 400 { done = 1 }' "$@" 2>/dev/null
 }
-[ -z "$certs" ] || { found=$(certificates); [ -z "$found" ] || list=$list$found$nl; }
+[ -z "$certs" ] || certificates
 echo "TAR"
 # -h: a Dovecot include read through a link is stored under the link's name (the exact
 # managed paths in the list are regular files: links among them were reported above);
