@@ -161,13 +161,9 @@ def probe_address(host: HostSpec, options: SshOptions | None) -> str:
     """Where the ports are probed: where ssh connects (a `HostName` in ~/.ssh/config
     applies to an inventory name or ansible_host), so a host known by an ssh alias is
     probed at its real address, not at a name DNS may not know."""
-    from mailstate.diagnostics import MailstateError
-    from mailstate.transport.ssh import SshOptions, resolve_endpoint
+    from mailstate.transport.ssh import ssh_destination
 
-    try:
-        return resolve_endpoint(host, options or SshOptions()).hostname
-    except MailstateError:  # the same problem stops its SSH part, said there
-        return host.address
+    return ssh_destination(host, options)[0]
 
 
 def certificate_name(host: HostSpec) -> tuple[str, list[Diagnostic]]:

@@ -1,6 +1,7 @@
-"""Where audit probes an inventory host: where ssh connects. A host known to the
-inventory only by an ssh alias (`mailhost`, with `HostName` in ~/.ssh/config) used to
-be probed at the alias, a name DNS does not know, so every port read as unreachable."""
+"""Where audit probes an inventory host, and where `show` says it is: where ssh
+connects. A host known to the inventory only by an ssh alias (`mailhost`, with
+`HostName` in ~/.ssh/config) used to be probed at the alias, a name DNS does not know,
+so every port read as unreachable; `show` printed port 22 whatever the config said."""
 
 from __future__ import annotations
 
@@ -48,3 +49,20 @@ def test_audit_reports_and_probes_the_resolved_address(tmp_path: Path) -> None:
     report = json.loads(out.stdout)
     host = report["hosts"][0]
     assert (host["name"], host["address"]) == ("mailhost", "127.0.0.1"), out.stdout
+
+
+def test_show_names_where_ssh_connects(tmp_path: Path) -> None:
+    """`show` printed the inventory's address and port 22 for a host whose port and
+    address ~/.ssh/config gives."""
+    home, inventory = _project(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "mailstate", "show", "mailhost", "-i", str(inventory),
+         "--json"], capture_output=True, text=True, timeout=120, cwd=REPO,
+        env={**os.environ, "HOME": str(home)})
+    shown = json.loads(out.stdout)
+    assert (shown["address"], shown["port"]) == ("127.0.0.1", 2222), out.stdout + out.stderr
+    plain = subprocess.run(
+        [sys.executable, "-m", "mailstate", "show", "mailhost", "-i", str(inventory)],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+        env={**os.environ, "HOME": str(home), "NO_COLOR": "1"})
+    assert "host mailhost (127.0.0.1:2222)" in plain.stdout, plain.stdout + plain.stderr
