@@ -37,8 +37,10 @@ MAIL_HOSTNAME = "mail_hostname"
 UNSET_HOSTNAME = "localhost"  # the hardened profile's default: "not set for this host"
 # Which daemon serves the certificate behind each Roundcube target.
 SERVICE = {"imap_host": "imap", "smtp_host": "smtp"}
-WHAT_FAILS = {"imap_host": "webmail logins fail (\"Connection to storage server failed\")",
-              "smtp_host": "sending from webmail fails (\"SMTP Error: Connection failed\")"}
+# What Roundcube 1.6 shows the user then (its en_US storageerror and smtpconnerror).
+WHAT_FAILS = {"imap_host": "webmail logins fail (\"Connection to storage server failed.\")",
+              "smtp_host": "sending from webmail fails (\"SMTP Error (): Connection to "
+                           "server failed.\")"}
 PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
 
 
@@ -205,7 +207,7 @@ def certificate_problems(config: Mapping[str, Any],
             f"{peer.key} (no peer_name)"
         listed = ", ".join(n.partition(":")[2] for n in cert.names) or "no name"
         problems.append(Diagnostic(
-            "error", f"{who}Roundcube verifies the certificate of {peer.url} against "
+            "error", f"{who}Roundcube verifies the certificate of {peer.key} {peer.url} against "
             f"{peer.name} ({how}), but {cert.path}, which {SERVICE[peer.key].upper()} "
             f"serves there, names {listed}: {WHAT_FAILS[peer.key]}",
             Location(cert.path), code="roundcube-peer-name", reference=PEER_REFERENCE,

@@ -14,6 +14,7 @@ import json
 import shlex
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -52,6 +53,36 @@ def roundcube_rows(lab: Lab, host: str, table: str = "users") -> list[dict[str, 
     assert out.returncode == 0, out.stderr
     rows: list[dict[str, Any]] = json.loads(out.stdout)
     return rows
+
+
+def forget_roundcube_user(lab: Lab, host: str, user: str) -> None:
+    """Roundcube has never seen `user` on `host`: her users row and identities go, so
+    her next login creates them afresh, as a first login does. Written as www-data (the
+    user `php -S` runs as) with the host's PHP: the database is in WAL mode, and its
+    side files must stay writable by Roundcube."""
+    php = (f'$db = new PDO("sqlite:{ROUNDCUBE_DB}"); $s = $db->prepare("delete from '
+           f'identities where user_id in (select user_id from users where username = ?)");'
+           f' $s->execute([$argv[1]]); $db->prepare("delete from users where username = ?")'
+           f'->execute([$argv[1]]);')
+    out = lab.run(host, f"runuser -u www-data -- php -r {shlex.quote(php)} {shlex.quote(user)}")
+    assert out.returncode == 0, out.stderr
+    assert not [r for r in roundcube_rows(lab, host) if r["username"] == user]
+
+
+@contextmanager
+def roundcube_database_kept(lab: Lab, hosts: tuple[str, ...] = HOSTS) -> Iterator[None]:
+    """Roundcube's database on each host as it was before the block, afterwards."""
+    keep = "/root/roundcube-db.keep"
+    for name in hosts:
+        out = lab.run(name, f"test ! -e {ROUNDCUBE_DB}-wal && cp -p {ROUNDCUBE_DB} {keep}")
+        assert out.returncode == 0, out.stderr  # no open writer: the file is the whole DB
+    try:
+        yield
+    finally:
+        for name in hosts:
+            out = lab.run(name, f"rm -f {ROUNDCUBE_DB}-wal {ROUNDCUBE_DB}-shm && "
+                                f"mv {keep} {ROUNDCUBE_DB}")
+            assert out.returncode == 0, out.stderr
 
 
 def run_in_host(lab: Lab, host: str, **params: str) -> dict[str, Any]:

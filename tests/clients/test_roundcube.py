@@ -120,3 +120,89 @@ def test_roundcube_really_verifies_the_certificate(clients_fleet: Fleet, name: s
     finally:
         lab.run(name, f"mv /root/config.keep {CONFIG}")
     assert Session(host.address).login(alice.name, alice.password).status == 302
+
+
+
+SMTP_FAILED = "SMTP Error (): Connection to server failed."  # what Roundcube shows
+
+
+def smtp_only_inventory(fleet: Fleet, directory: Path) -> str:
+    """The fleet's inventory with a site state on top that sets only Roundcube's SMTP
+    peer name to one the certificate does not carry (IMAP's stays mail_hostname)."""
+    site = directory / "site.yaml"
+    site.write_text(yaml.safe_dump({"roundcube": {"config": {"smtp_conn_options": {
+        "ssl": {"peer_name": "webmail.{{ mail_hostname }}"}}}}}))
+    document = yaml.safe_load(Path(fleet.inventory).read_text())
+    document["all"]["vars"]["mailstate_states"] = ["hardened", str(site)]
+    path = directory / "smtp-only.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return str(path)
+
+
+def test_a_wrong_smtp_peer_name_alone_is_refused_at_plan_time(clients_fleet: Fleet,
+                                                             tmp_path: Path) -> None:
+    lab = clients_fleet.lab
+    inventory = smtp_only_inventory(clients_fleet, tmp_path)
+    before = {name: host_digest(lab, name) for name in HOSTS}
+    plan = mailstate("plan", "-i", inventory, "--json", cwd=tmp_path)
+    assert plan.code == 1, plan.stdout + plan.stderr
+    assert {h["host"] for h in plan.json()["hosts"]} == set(HOSTS)
+    for host in plan.json()["hosts"]:
+        name = host["host"]
+        [error] = host["errors"]  # SMTP's alone: IMAP's peer name is on the certificate
+        assert error["code"] == "roundcube-peer-name"
+        # Postfix's certificate (smtpd_tls_cert_file), not Dovecot's
+        assert error["location"]["file"] == "/etc/ssl/certs/ssl-cert-snakeoil.pem"
+        summary = error["summary"]
+        assert (f"certificate of smtp_host tls://localhost:587 against webmail.{name}.test "
+                "(its smtp_conn_options peer_name)") in summary, summary
+        assert f"names {name}.test" in summary and SMTP_FAILED in summary, summary
+        assert "imap" not in summary.lower()
+    applied = mailstate("apply", "-i", inventory, "--yes", "--json", cwd=tmp_path)
+    assert applied.code == 1
+    assert {name: host_digest(lab, name) for name in HOSTS} == before  # nothing written
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_roundcube_verifies_the_smtp_certificate_on_its_own(clients_fleet: Fleet,
+                                                            name: str) -> None:
+    """Only the SMTP peer name wrong (by hand, as mailstate refuses to write it): the
+    login works (IMAP verifies), sending fails at STARTTLS, and nothing is delivered;
+    with the peer name back, the same session sends."""
+    lab = clients_fleet.lab
+    host, alice = lab.host(name), lab.mail_user
+    keep = lab.run(name, f"cp -p {CONFIG} /root/config.keep && wc -l < {ERRORS_LOG} "
+                         "2>/dev/null || echo 0")
+    seen = int(keep.stdout.split()[-1])
+    refused = f"smtp-refused {uuid.uuid4().hex[:10]}"
+    try:
+        edit = lab.run(name, f"sed -i \"/^\\$config\\['smtp_conn_options'\\]/s/'peer_name' "
+                             f"=> '{host.fqdn}'/'peer_name' => 'webmail.{name}.test'/\" "
+                             f"{CONFIG} && grep peer_name {CONFIG}")
+        assert edit.stdout.splitlines() == [
+            f"$config['imap_conn_options'] = ['ssl' => ['peer_name' => '{host.fqdn}']];",
+            f"$config['smtp_conn_options'] = ['ssl' => ['peer_name' => 'webmail.{name}.test']];"
+        ], edit.stdout + edit.stderr
+        session = Session(host.address)
+        assert session.login(alice.name, alice.password).status == 302  # IMAP verified
+        form = session.compose()
+        [(identity, _)] = form.identities.items()
+        sent = session.send(form, identity, alice.address(host), refused, "never sent")
+        assert sent.status == 200 and "sent_successfully" not in sent.body
+        assert SMTP_FAILED in sent.body, sent.body[-800:]
+        log = lab.run(name, f"tail -n +{seen + 1} {ERRORS_LOG}").stdout
+        # the TLS handshake failed after Postfix's 220, before any AUTH or MAIL FROM
+        assert "SMTP Error: STARTTLS failed: 2.0.0 Ready to start TLS" in log, log
+        if host.release == "trixie":  # Net_SMTP 1.12 logs PHP's reason; 1.10 drops it
+            assert ("Peer certificate subjectAltName did not match expected name "
+                    f"`webmail.{name}.test'") in log, log
+    finally:
+        lab.run(name, f"mv /root/config.keep {CONFIG}")
+    control = f"smtp-verified {uuid.uuid4().hex[:10]}"
+    form = session.compose()
+    sent = session.send(form, identity, alice.address(host), control, "sent")
+    assert "sent_successfully" in sent.body, sent.body[-800:]
+    delivered(lab, name, alice.name, control)  # the later message is in her mailbox
+    mailbox = lab.run(name, f"cat /var/mail/{alice.name}").stdout
+    assert refused not in mailbox  # and the refused one never was
+    assert "Mail queue is empty" in lab.run(name, "postqueue -p").stdout

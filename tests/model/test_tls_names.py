@@ -103,7 +103,7 @@ def test_the_served_certificate_must_name_what_roundcube_verifies() -> None:
     problems = certificate_problems(CONFIG, {"imap": other, "smtp": None}, host="mx1")
     assert [(p.code, p.severity) for p in problems] == [("roundcube-peer-name", "error")]
     assert problems[0].summary.startswith("mx1: Roundcube verifies the certificate of "
-                                          "ssl://localhost:993 against mx1.example.com")
+                                          "imap_host ssl://localhost:993 against mx1.example.com")
     assert "names mx2.example.com" in problems[0].summary and "logins fail" in problems[0].summary
     assert problems[0].location is not None
     assert problems[0].location.file == "/etc/ssl/certs/mail.pem"
