@@ -58,10 +58,12 @@ def apply_target(target: Target, ssh: SshOptions, options: ApplyOptions,
     from mailstate.commands._targets import on_connection
     from mailstate.engine.apply import HostResult, apply_host
 
-    return on_connection(target, ssh,
-                         lambda state, conn: apply_host(target.host, state, conn, options),
-                         lambda problems: HostResult(target.host.name, "failed",
-                                                     messages=problems), early)
+    result = on_connection(target, ssh,
+                           lambda state, conn: apply_host(target.host, state, conn, options),
+                           lambda problems: HostResult(target.host.name, "failed",
+                                                       messages=problems), early)
+    result.messages = target.place(result.messages)
+    return result
 
 
 def crashed(target: Target, exc: Exception) -> HostResult:

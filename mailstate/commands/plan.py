@@ -42,9 +42,11 @@ def plan_target(target: Target, options: SshOptions,
     from mailstate.commands._targets import on_connection
     from mailstate.engine.plan import HostPlan, plan_host
 
-    return on_connection(target, options,
+    plan = on_connection(target, options,
                          lambda state, conn: plan_host(target.host, state, conn),
                          lambda problems: HostPlan(target.host.name, error=problems), early)
+    plan.error = target.place(plan.error)
+    return plan
 
 
 def _crashed(target: Target, exc: Exception) -> HostPlan:

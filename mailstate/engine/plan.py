@@ -196,12 +196,13 @@ def _action_of(line: str) -> Action | None:
 def plan_host(host: HostSpec, state: MailState, conn: Connection) -> HostPlan:
     """Fetch facts (one round trip) and build the plan for one host."""
     started = time.monotonic()
+    facts: Facts | None = None
     try:
         facts = gather(conn, facts_request(state))
         plan = build_plan(host.name, state, facts)
-    except MailstateError as exc:
+    except MailstateError as exc:  # the facts stay: a refusal's versions explain it
         plan = HostPlan(host.name, error=mask_diagnostics(exc.diagnostics,
-                                                          state.secret_values()))
+                                                          state.secret_values()), facts=facts)
     plan.seconds = time.monotonic() - started
     plan.round_trips = conn.round_trips
     return plan

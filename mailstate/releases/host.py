@@ -72,7 +72,12 @@ def refused_dovecot_lines(files: dict[str, bytes], root: str) -> list[Diagnostic
 
 
 def _diagnostic(problem: Problem) -> Diagnostic:
+    """No location yet: the engine sees the merged state only. `state_path` (the key in
+    the state) lets the command that knows the inventory add the state's file:line
+    (`commands._targets.Target.place`)."""
     path = problem.path
+    full = path if path[:1] == ("postfix",) else ("dovecot", "settings", *path)
     where = ".".join(path) if path[:1] == ("postfix",) else "dovecot.settings." + "/".join(path)
     return Diagnostic(problem.severity, problem.message, None, fix=problem.fix,
-                      reference=problem.reference, code="release", extra={"path": where})
+                      reference=problem.reference, code="release",
+                      extra={"path": where, "state_path": list(full)})

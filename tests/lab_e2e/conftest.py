@@ -55,3 +55,13 @@ def hardened_mixed(_mixed_instance: Lab, tmp_path_factory: pytest.TempPathFactor
 
 def tmp_inventory(lab: Lab, tmp_path: Path, states: list[str]) -> str:
     return str(write_inventory(lab, tmp_path / "inv.yaml", states))
+
+
+CONFIG_TREES = "/etc/postfix /etc/dovecot /etc/roundcube"
+
+
+def tree_digest(lab: Lab, name: str) -> str:
+    """sha256 of every file in a host's Postfix, Dovecot and Roundcube trees, sorted: a file
+    changed, added (a map, its index) or removed shows; read through the host's namespaces."""
+    return lab.run(name, f"find {CONFIG_TREES} -type f -print0 | sort -z | "
+                         "xargs -0 sha256sum", check=True).stdout
