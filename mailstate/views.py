@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from mailstate.diagnostics import Diagnostic
     from mailstate.engine.apply import HostResult
     from mailstate.engine.plan import HostPlan
     from mailstate.engine.rollback import HostBackups, RollbackResult
@@ -40,6 +41,14 @@ class Painter:
         return line
 
 
+def _diagnostic(paint: Painter, diag: Diagnostic, colour: str) -> str:
+    """One diagnostic, indented under its host: its first line (which names the
+    severity) in the severity's colour."""
+    head, _, rest = diag.format().partition("\n")
+    text = "  " + paint(head, colour)
+    return text + ("\n  " + rest.replace("\n", "\n  ") if rest else "")
+
+
 def render_plan(plans: Sequence[HostPlan], stream: TextIO | None = None) -> None:
     """Every host: its diffs, its actions, a summary line; then the run's summary.
 
@@ -49,10 +58,9 @@ def render_plan(plans: Sequence[HostPlan], stream: TextIO | None = None) -> None
     paint = Painter(out)
     for plan in plans:
         parts = [paint(f"== {plan.host}", BOLD)]
-        parts.extend(paint("  error: ", RED) + diag.format().replace("\n", "\n  ")
-                     for diag in plan.error)
-        parts.extend(paint("  warning: ", YELLOW) + diag.format().replace("\n", "\n  ")
-                     for diag in plan.warnings)
+        # a diagnostic's text names its severity: `FILE:LINE: error [code]: ...`
+        parts.extend(_diagnostic(paint, diag, RED) for diag in plan.error)
+        parts.extend(_diagnostic(paint, diag, YELLOW) for diag in plan.warnings)
         for change in plan.changes:
             lines = change.diff.splitlines()
             parts.extend(map(paint.diff_line, lines) if paint.on else lines)
@@ -122,7 +130,7 @@ def render_backups(listings: Sequence[HostBackups], which: str = "latest",
     for listing in listings:
         out.write(paint(f"== {listing.host}", BOLD) + "\n")
         for diag in listing.errors:
-            out.write(paint("  error: ", RED) + diag.format().replace("\n", "\n  ") + "\n")
+            out.write(_diagnostic(paint, diag, RED) + "\n")
         if not listing.backups and not listing.errors:
             out.write("  no backups\n")
         chosen = listing.chosen(which)

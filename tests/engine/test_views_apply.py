@@ -28,3 +28,26 @@ def test_a_host_refused_before_the_swap_shows_nothing_written_or_run() -> None:
     assert _row(table, "h2")[:4] == ["h2", "failed", "0", "-"]
     assert _row(table, "h3")[:4] == ["h3", "rolled-back", "1", "-"]
     assert table.splitlines()[-1] == "apply: 3 hosts, 1 converged, 2 failed"
+
+
+def test_a_plans_errors_and_warnings_name_their_severity_once() -> None:
+    """A diagnostic's own text says `error [code]:`; the view used to put `error: `
+    before it as well (`error: error [release]: ...` when it had no location)."""
+    import io
+
+    from mailstate.diagnostics import Diagnostic, Location
+    from mailstate.views import render_plan
+
+    out = io.StringIO()
+    render_plan([HostPlan("h2", error=[
+        Diagnostic("error", "auth_worker_max_count: Dovecot 2.4 does not accept it",
+                   code="release", fix="service auth-worker { process_limit }"),
+        Diagnostic("error", "bad value", Location("site.yaml", 7, 3), code="invalid-state"),
+    ], warnings=[Diagnostic("warning", "unused", code="postconf-warning")])], out)
+    lines = out.getvalue().splitlines()
+    assert lines[:5] == [
+        "== h2",
+        "  error [release]: auth_worker_max_count: Dovecot 2.4 does not accept it",
+        "    fix: service auth-worker { process_limit }",
+        "  site.yaml:7:3: error [invalid-state]: bad value",
+        "  warning [postconf-warning]: unused"]
