@@ -78,6 +78,7 @@ CASES = [
          limits=("h*", "~h[0-9]", "ungrouped[1]")),
     Case("precedence", ("precedence/inventory/hosts.yml",), project="precedence/project",
          graph=True, limits=("child", "parent:&beta", "alpha,gamma")),
+    Case("priority", ("priority/hosts.yml",), graph=True, limits=("top_high", "twice:&zz_top")),
     Case("vault", ("vault/hosts.yml", "vault/extra.ini"), vault=True),
     Case("templates", ("templates/hosts.yml",), templates=True),
     Case("script", ("script/inventory.py",), delegated=True, graph=True),
