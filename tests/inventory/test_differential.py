@@ -4,9 +4,13 @@ answers, host by host, variable by variable, limit by limit.
 Every inventory of the corpus (tests/data/inventories, one form each: INI, YAML with
 its odd corners, JSON, TOML, a directory of mixed files, several -i, a host list,
 precedence with group_vars/host_vars in every file form beside the inventory and beside
-the project directory, Vault inline and whole-file, templated connection variables, a
-script and a plugin inventory) is read by `ansible-inventory --list` and by mailstate;
-the groups (hosts and children, in order) and every host's variables must be equal.
+the project directory, `ansible_group_priority`, the old `ansible_ssh_*` connection
+names, Vault inline and whole-file, templated connection variables, a script and a
+plugin inventory) is read by `ansible-inventory --list` and by mailstate; the groups
+(hosts and children, in order) and every host's variables must be equal. The address,
+port and user of each usable host must be what Ansible's ssh plugin puts on ssh's
+command line (`ansible all -m ping` with a recorder in place of ssh: nothing is
+contacted).
 Limits run through `ansible all --list-hosts --limit` (hosts as a set: Ansible's order
 of grandchildren follows Python's set order) and must select the same hosts, warn
 about the same unmatched patterns, and fail on the same patterns. All Ansible calls of
@@ -59,6 +63,7 @@ class Case:
     graph: bool = False
     templates: bool = False
     delegated: bool = False
+    connect: bool = True  # compare address/port/user with what Ansible gives ssh
 
     def source_args(self) -> list[str]:
         return [s if "," in s else str(DATA / s) for s in self.sources]
@@ -79,12 +84,13 @@ CASES = [
     Case("precedence", ("precedence/inventory/hosts.yml",), project="precedence/project",
          graph=True, limits=("child", "parent:&beta", "alpha,gamma")),
     Case("priority", ("priority/hosts.yml",), graph=True, limits=("top_high", "twice:&zz_top")),
+    Case("connection", ("connection/hosts.yml", "connection/hosts.ini")),
     Case("vault", ("vault/hosts.yml", "vault/extra.ini"), vault=True),
     Case("templates", ("templates/hosts.yml",), templates=True),
     Case("script", ("script/inventory.py",), delegated=True, graph=True),
     Case("plugin", ("plugin/generated.yml",), delegated=True, limits=("prod", "*-stage")),
     Case("mixed", ("../inv/ansible.yaml", "ini/hosts", "dir/inv"), graph=True,
-         limits=("mail", "mail:&dc", "web")),
+         limits=("mail", "mail:&dc", "web"), connect=False),  # each source is checked alone
 ]
 
 TEMPLATE_MSG = ('msg={{ {"host": ansible_host | default(inventory_hostname), "port": '
@@ -101,12 +107,31 @@ def _common(case: Case) -> list[str]:
     return args + (["--vault-password-file", str(VAULT_PASS)] if case.vault else [])
 
 
+# What Ansible's ssh connection plugin runs instead of ssh: a recorder of its command
+# line (one file per call), failing as an unreachable host does. Nothing is contacted.
+FAKE_SSH = """#!/bin/sh
+printf '%s\\0' "$@" > "$(mktemp "$MAILSTATE_SSH_RECORD/call.XXXXXX")"
+exit 255
+"""
+MARK = "MAILSTATE_INVENTORY_HOST="
+
+
 @dataclass
 class Answers:
     """Ansible's answers for the whole corpus, keyed by (case, kind, argument)."""
 
     results: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
+    ssh_records: Path = Path()
+
+
+def _connect_job(case: Case, base: list[str], cwd: str, records: Path) -> dict[str, Any]:
+    """`ansible all -m ping` with the recorder as ssh, each call tagged with its host."""
+    (records / case.name).mkdir()
+    extra = {"ansible_ssh_executable": str(records / "ssh"),
+             "ansible_ssh_extra_args": f"-o SetEnv={MARK}{{{{ inventory_hostname }}}}"}
+    return {"argv": ["ansible", "all", *base, "-m", "ping", "-e", json.dumps(extra)],
+            "cwd": cwd, "env": {"MAILSTATE_SSH_RECORD": str(records / case.name)}}
 
 
 @pytest.fixture(scope="session")
@@ -115,9 +140,13 @@ def empty_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def answers(ansible: Ansible, empty_project: Path) -> Answers:
+def answers(ansible: Ansible, empty_project: Path,
+            tmp_path_factory: pytest.TempPathFactory) -> Answers:
     import time
 
+    records = tmp_path_factory.mktemp("ssh-records")
+    (records / "ssh").write_text(FAKE_SSH)
+    (records / "ssh").chmod(0o755)
     keys: list[tuple[str, str, str]] = []
     jobs: list[dict[str, Any]] = []
     for case in CASES:
@@ -136,9 +165,12 @@ def answers(ansible: Ansible, empty_project: Path) -> Answers:
             keys.append((case.name, "templates", ""))
             jobs.append({"argv": ["ansible", "all", *base, "-m", "debug", "-a", TEMPLATE_MSG],
                          "cwd": cwd})
+        if case.connect:
+            keys.append((case.name, "connect", ""))
+            jobs.append(_connect_job(case, base, cwd, records))
     start = time.monotonic()
     results = ansible.run(jobs)
-    return Answers(dict(zip(keys, results, strict=True)), time.monotonic() - start)
+    return Answers(dict(zip(keys, results, strict=True)), time.monotonic() - start, records)
 
 
 def _load(case: Case, project: Path, ansible: Ansible,
@@ -230,6 +262,40 @@ def test_templated_connection_variables_render_as_ansible(answers: Answers, ansi
         mine = {"host": host.address, "port": host.port, "user": host.user,
                 "become_user": host.become_user}
         assert mine == expected, name
+
+
+def _ssh_calls(directory: Path) -> dict[str, tuple[str, int | None, str | None]]:
+    """inventory host -> (address, port, user) from the recorded ssh command lines."""
+    calls: dict[str, tuple[str, int | None, str | None]] = {}
+    for record in directory.iterdir():
+        argv = record.read_bytes().decode().split("\0")[:-1]
+        options = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "-o"]
+        host = next(o.removeprefix(f"SetEnv={MARK}") for o in options
+                    if o.startswith(f"SetEnv={MARK}"))
+        port = next((int(o[5:]) for o in options if o.startswith("Port=")), None)
+        user = next((o[5:].strip('"') for o in options if o.startswith("User=")), None)
+        assert host not in calls, f"{host}: two ssh calls"
+        calls[host] = (argv[-2], port, user)  # the address, then the remote command
+    return calls
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.connect], ids=lambda c: c.name)
+def test_connection_settings_are_what_ansible_gives_ssh(case: Case, answers: Answers,
+                                                       ansible: Ansible,
+                                                       empty_project: Path) -> None:
+    """Address, port and user of every usable host are those Ansible's ssh plugin puts
+    on ssh's command line (the old ansible_ssh_* names, templates, host keys with a
+    port, ...). A port or user Ansible does not pass is None in mailstate too: ssh and
+    ~/.ssh/config decide. Hosts mailstate refuses (their problems name why) are left
+    out; every other host must have reached Ansible's ssh."""
+    answer = answers.results[(case.name, "connect", "")]
+    calls = _ssh_calls(answers.ssh_records / case.name)
+    inventory = _load(case, _project(case, empty_project), ansible)
+    usable = [h for h in inventory.hosts.values() if not h.problems]
+    assert usable, "no usable host in the case"
+    for host in usable:
+        assert host.name in calls, f"{host.name}: ansible never ran ssh: {answer['out'][-800:]}"
+        assert (host.address, host.port, host.user) == calls[host.name], host.name
 
 
 def test_the_differential_suite_stays_fast(answers: Answers) -> None:
