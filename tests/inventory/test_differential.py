@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from mailstate.diagnostics import Diagnostic, MailstateError
 from mailstate.inventory import load_inventory
 from mailstate.inventory.delegate import AnsibleInventory
 from mailstate.inventory.load import Inventory, vault_args
+from mailstate.inventory.values import MASK, Secret, Vaulted
 from mailstate.inventory.vault import PasswordSource, VaultKeys
 from mailstate.inventory.view import graph_lines, list_document
 from tests.inventory.conftest import Ansible
@@ -296,6 +299,63 @@ def test_connection_settings_are_what_ansible_gives_ssh(case: Case, answers: Ans
     for host in usable:
         assert host.name in calls, f"{host.name}: ansible never ran ssh: {answer['out'][-800:]}"
         assert (host.address, host.port, host.user) == calls[host.name], host.name
+
+
+CLI_CASES = [c for c in CASES if c.name in (
+    "ini", "yaml-full", "several", "precedence", "priority", "vault", "script", "plugin")]
+
+
+def _mailstate_cli(case: Case, mode: str, cwd: Path, ansible: Ansible,
+                   home: Path) -> subprocess.CompletedProcess[str]:
+    """`mailstate inventory --list|--graph` in a fresh process, ansible-inventory found on
+    PATH only (the test venv's bin, then the system's: no other way to it)."""
+    argv = [sys.executable, "-m", "mailstate", "inventory", *_common(case), mode]
+    env = {**os.environ, "PATH": f"{ansible.bin}:/usr/bin:/bin", "HOME": str(home)}
+    env.pop("MAILSTATE_INVENTORY", None)
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=lambda c: c.name)
+def test_inventory_command_prints_what_ansible_inventory_prints(
+        case: Case, answers: Answers, ansible: Ansible, empty_project: Path,
+        tmp_path: Path) -> None:
+    """The CLI itself, not only the functions it calls: `mailstate inventory --list` is
+    ansible-inventory's JSON (after parsing: key order and indentation may differ) and
+    `--graph` its exact lines. Values from vaulted files (vars files and whole vaulted
+    inventory files) are masked on mailstate's side (documented): each is `***` there,
+    and Ansible's plain value appears nowhere in mailstate's output; everything else,
+    inline `!vault` values in Ansible's `{"__ansible_vault": ...}` shape included, is
+    equal. For the script and plugin cases this
+    is also the CLI finding ansible-inventory through PATH (delegate.py's which)."""
+    project = _project(case, empty_project)
+    listed = _mailstate_cli(case, "--list", project, ansible, tmp_path)
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+    mine = json.loads(listed.stdout)
+    expected = _ansible_json(answers.results[(case.name, "list", "")])
+    expected_vars = expected.pop("_meta")["hostvars"]
+    mine_vars = mine.pop("_meta")["hostvars"]
+    assert mine == expected, "groups (hosts and children) differ from ansible-inventory"
+    assert sorted(mine_vars) == sorted(expected_vars)
+    inventory = _load(case, project, ansible)
+    masked = 0
+    for host, variables in expected_vars.items():
+        values, sources = inventory.variables(host)
+        assert sorted(mine_vars[host]) == sorted(variables), host
+        for name, value in variables.items():
+            secret = isinstance(values[name], Secret) and not isinstance(values[name], Vaulted)
+            if secret or (name in sources and sources[name].vaulted_file):
+                masked += 1
+                assert mine_vars[host][name] == MASK and value != MASK, (host, name)
+                for text in re.findall(r"[\w.-]{4,}", json.dumps(value)):
+                    assert text not in listed.stdout + listed.stderr, (host, name)
+            else:
+                assert mine_vars[host][name] == value, f"{host}: {name} differs"
+    assert masked > 0 if case.vault else masked == 0
+    if case.graph:
+        graph = _mailstate_cli(case, "--graph", project, ansible, tmp_path)
+        assert graph.returncode == 0, graph.stderr
+        assert graph.stdout == answers.results[(case.name, "graph", "")]["out"]
 
 
 def test_the_differential_suite_stays_fast(answers: Answers) -> None:
