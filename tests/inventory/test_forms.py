@@ -3,10 +3,15 @@ connection settings as ssh resolves them, and the regex matcher against Python's
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +22,7 @@ from mailstate.inventory import HostSpec, load_inventory
 from mailstate.inventory.saferegex import SafeRegex
 from mailstate.lab import Lab
 from mailstate.transport.ssh import SshOptions, connect, resolve_endpoint
-from tests.engine.conftest import Run
+from tests.engine.conftest import Run, write_inventory
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "inventories"
 
@@ -157,24 +162,148 @@ def test_ssh_config_fills_in_what_the_inventory_leaves_open(tmp_path: Path) -> N
         resolve_endpoint(HostSpec("x", "x"), bad)
 
 
-def test_host_reached_through_an_ssh_config_alias(lab: Lab, tmp_path: Path) -> None:
-    """The inventory names only `mailhost`; ~/.ssh/config says where, as whom, with
-    which key: plan connects (before, an implied port 22 and user root overrode it)."""
-    h1 = lab.host("h1")
+def test_inventory_that_names_no_port_or_user_leaves_them_to_ssh_config(
+        tmp_path: Path) -> None:
+    """An inventory entry without ansible_port/ansible_user (INI, YAML, a host list):
+    ~/.ssh/config's Port 2222 and User other are what the connection uses (before, the
+    loader implied 22 and root, which overrode them). Set in the inventory, port and
+    user win over the config, as with ssh -p/-l. Through load_inventory, the path every
+    command takes, then resolve_endpoint, which connect() uses."""
+    options = _config(tmp_path, "Host mailhost\n  HostName 192.0.2.44\n  Port 2222\n"
+                                "  User other\n")
+    ini = tmp_path / "hosts.ini"
+    ini.write_text("mailhost\n[pinned]\npinned-host ansible_host=mailhost ansible_port=22 "
+                   "ansible_user=root\n")
+    yml = tmp_path / "hosts.yml"
+    yml.write_text("all:\n  hosts:\n    mailhost:\n")
+    for source in (ini, yml, "mailhost,"):
+        host = load_inventory(source, warn=None).host("mailhost")
+        assert (host.port, host.user, host.problems) == (None, None, ()), source
+        endpoint = resolve_endpoint(host, options)
+        assert (endpoint.hostname, endpoint.port, endpoint.user) == ("192.0.2.44", 2222,
+                                                                     "other"), source
+    pinned = resolve_endpoint(load_inventory(ini, warn=None).host("pinned-host"), options)
+    assert (pinned.hostname, pinned.port, pinned.user) == ("192.0.2.44", 22, "root")
+
+
+@contextlib.contextmanager
+def tcp_relay(target: tuple[str, int]) -> Iterator[tuple[int, list[int]]]:
+    """A port on 127.0.0.1 relaying each connection to `target` (a port forward, as in
+    front of a bastion or a NAT): (its port, a list that counts the connections)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def serve() -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            upstream = socket.create_connection(target, timeout=10)
+            for ends in ((client, upstream), (upstream, client)):
+                threading.Thread(target=pump, args=ends, daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield server.getsockname()[1], accepted
+    finally:
+        server.close()
+
+
+def test_host_reached_through_an_ssh_config_alias(clean_lab: Lab, tmp_path: Path) -> None:
+    """The inventory names only `mailhost`; ~/.ssh/config alone says where (HostName
+    127.0.0.1, Port P: a relay to h1's sshd), with which key (IdentityFile) and which
+    host keys (UserKnownHostsFile, h1's key recorded for [127.0.0.1]:P). plan connects
+    through the relay, verifies the host key strictly and shows h1's pending change
+    (exit 2 on a stock host). The config sets no User: ssh's default, the local user
+    (root here), applies; that the config's User and Port win over an inventory that
+    sets none is ::test_inventory_that_names_no_port_or_user_leaves_them_to_ssh_config.
+    """
+    h1 = clean_lab.host("h1")
+    key_type, key = next(line.split()[1:3] for line in
+                         clean_lab.known_hosts_path.read_text().splitlines()
+                         if h1.address in line.split()[0].split(","))
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
-    (home / ".ssh" / "config").write_text(
-        f"Host mailhost\n  HostName {h1.address}\n  Port 22\n  User root\n"
-        f"  IdentityFile {lab.key_path}\n  UserKnownHostsFile {lab.known_hosts_path}\n")
-    known = lab.known_hosts_path.read_text()
     state = tmp_path / "state.yaml"
     state.write_text("postfix:\n  main:\n    smtp_tls_note_starttls_offer: yes\n")
     inventory = tmp_path / "hosts.ini"
     inventory.write_text(f"mailhost mailstate_states='[\"{state}\"]'\n")
-    out = run_cli("plan", "-i", str(inventory), cwd=tmp_path, env={"HOME": str(home)})
-    assert out.code in (0, 2), out.stdout + out.stderr
-    assert "mailhost" in out.stdout
-    assert lab.known_hosts_path.read_text() == known
+    with tcp_relay((h1.address, 22)) as (port, accepted):
+        known = tmp_path / "relay_known_hosts"
+        known.write_text(f"[127.0.0.1]:{port} {key_type} {key}\n")
+        (home / ".ssh" / "config").write_text(
+            f"Host mailhost\n  HostName 127.0.0.1\n  Port {port}\n"
+            f"  IdentityFile {clean_lab.key_path}\n  UserKnownHostsFile {known}\n")
+        out = run_cli("plan", "-i", str(inventory), cwd=tmp_path, env={"HOME": str(home)})
+    assert out.code == 2, out.stdout + out.stderr
+    assert "== mailhost\n" in out.stdout
+    assert "+smtp_tls_note_starttls_offer = yes" in out.stdout
+    assert "plan: 1 hosts, 1 to change, 0 unchanged, 0 failed" in out.stdout
+    assert accepted, "plan did not connect through the port ssh_config names"
+    assert known.read_text() == f"[127.0.0.1]:{port} {key_type} {key}\n"
+
+
+def _host_blocks(stdout: str) -> dict[str, str]:
+    """`== host` blocks of a human plan, by host."""
+    parts = re.split(r"^== (\S+)\n", stdout, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_a_host_refused_by_its_entry_leaves_the_others_planned(clean_lab: Lab,
+                                                               tmp_path: Path) -> None:
+    """Three lab hosts, h2's entry unusable (`ansible_connection: local`): plan plans h1
+    and h3 (their diffs), reports h2 by name with the variable's file:line, reason and
+    fix, writes only h2 to the retry file and exits 1 (a host failed: README's exit
+    codes); --json says the same per host, and that h2 was never contacted (0 round
+    trips)."""
+    state = tmp_path / "state.yaml"
+    state.write_text("postfix:\n  main:\n    smtp_tls_note_starttls_offer: yes\n")
+    inventory = write_inventory(clean_lab, tmp_path / "hosts.yml", [str(state)],
+                                extra_hosts=None)
+    document = yaml.safe_load(inventory.read_text())
+    document["all"]["hosts"]["h2"]["ansible_connection"] = "local"
+    inventory.write_text(yaml.safe_dump(document, sort_keys=False))
+    line = next(n for n, text in enumerate(inventory.read_text().splitlines(), 1)
+                if "ansible_connection" in text)
+
+    out = run_cli("plan", "-i", str(inventory), cwd=tmp_path)
+    assert out.code == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+    blocks = _host_blocks(out.stdout)
+    assert list(blocks) == ["h1", "h2", "h3"]
+    for name in ("h1", "h3"):
+        assert "+smtp_tls_note_starttls_offer = yes" in blocks[name], blocks[name]
+        assert "1 file(s) to change: /etc/postfix/main.cf" in blocks[name]
+        assert "error" not in blocks[name]
+    assert (f"error: {inventory}:{line}:7: error [inventory]: host h2: ansible_connection: "
+            "'local' is not supported") in blocks["h2"]
+    assert "fix: mailstate works over SSH only" in blocks["h2"]
+    assert "smtp_tls_note_starttls_offer" not in blocks["h2"]
+    assert "plan: 3 hosts, 2 to change, 0 unchanged, 1 failed" in blocks["h2"] + blocks["h3"]
+    assert (tmp_path / "mailstate.retry").read_text() == "h2\n"
+
+    as_json = run_cli("plan", "-i", str(inventory), "--json", cwd=tmp_path)
+    assert as_json.code == 1, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert (document["exit_code"], document["ok"], document["changed"]) == (1, False, True)
+    hosts = {h["host"]: h for h in document["hosts"]}
+    for name in ("h1", "h3"):
+        assert (hosts[name]["ok"], hosts[name]["changed"], hosts[name]["errors"]) == (
+            True, True, [])
+        assert "+smtp_tls_note_starttls_offer = yes" in hosts[name]["changes"][0]["diff"]
+    refused = hosts["h2"]
+    assert (refused["ok"], refused["changes"], refused["round_trips"]) == (False, [], 0)
+    assert [(e["summary"], e["location"]["line"]) for e in refused["errors"]] == [
+        ("host h2: ansible_connection: 'local' is not supported", line)]
 
 
 @pytest.mark.parametrize("pattern", [
