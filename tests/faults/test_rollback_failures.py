@@ -19,6 +19,7 @@ from tests.faults.conftest import (
     cli,
     finish,
     host_idle,
+    host_ports,
     no_traceback,
     start_cli,
     wait_until,
@@ -141,3 +142,20 @@ def test_apply_whose_own_rollback_does_not_bring_the_listeners_back_says_so(
     finally:
         unsquat(clean_lab)
     wait_until(lambda: host_idle(clean_lab))
+
+
+def test_rollback_starts_a_daemon_that_was_merely_stopped(
+        clean_lab: Lab, hardened_inventory: str) -> None:
+    """The contrast to the tests above: with nothing in its way, a daemon stopped after
+    the apply is started by the rollback's reload action, and the rollback is whole."""
+    stock = host_digest(clean_lab, HOST)
+    stock_ports = host_ports(clean_lab)
+    assert cli("apply", "-i", hardened_inventory, "--limit", HOST, "--yes").code == 0
+    clean_lab.run(HOST, "postfix stop && doveadm stop", check=True)
+    wait_until(lambda: not ({25, 995} & host_ports(clean_lab)))
+    run = cli("rollback", HOST, "-i", hardened_inventory, "--yes", "--json")
+    assert run.code == 0, run.stdout + run.stderr
+    (host,) = run.json()["hosts"]
+    assert host["status"] == "restored" and host["messages"] == [], host
+    assert host_digest(clean_lab, HOST) == stock
+    assert host_ports(clean_lab) == stock_ports  # checked by the rollback: no wait here
