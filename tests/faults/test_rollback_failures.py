@@ -121,7 +121,7 @@ def test_apply_whose_own_rollback_does_not_bring_the_listeners_back_says_so(
     squat(clean_lab, 587)
     try:
         proc = start_cli("apply", "-i", hardened_inventory, "--limit", HOST, "--yes",
-                         "--json", fault="host-pause:before-rollback")
+                         "--json", "--verify-seconds", "3", fault="host-pause:before-rollback")
         wait_until(lambda: clean_lab.run(HOST, f"test -e {PAUSE_FILE}").returncode == 0)
         wait_until(lambda: not listening(clean_lab, 143, "dovecot"))
         squat(clean_lab, 143)
