@@ -7,7 +7,9 @@ owns one directory: a map is a Postfix file and lives under /etc/postfix, Roundc
 config under /etc/roundcube. A path elsewhere (`/etc/ssh/authorized_keys`, `/etc/shadow`)
 is refused unless the state lists it, exactly, under the top-level `allow_paths:`; that
 list is the one place a reviewer has to read to see every file outside those directories
-that a state writes, and `mailstate lint` reports each use of it.
+that a state writes (state files only: inventory overrides cannot set it), and
+`mailstate lint` reports each use of it. Inside /etc/postfix, Postfix's own files that
+are no lookup table (dynamicmaps.cf, postfix-files, sasl/, ...) are never a map.
 
 Every path must also be plain: absolute, normalised (no `.`, `..`, `//` or trailing
 `/`), made of letters, digits and `. _ + @ -` only, so no glob, quote, blank, shell or
@@ -25,6 +27,15 @@ ROUNDCUBE_DIR = "/etc/roundcube"
 DOVECOT_DIR = "/etc/dovecot"
 # files a state manages by other means: a map must never be one of them
 POSTFIX_OWN_FILES = frozenset({f"{POSTFIX_DIR}/main.cf", f"{POSTFIX_DIR}/master.cf"})
+# Postfix's own files in its config dir that are not lookup tables, and never a map:
+# dynamicmaps.cf (and .d/) names shared libraries Postfix loads for a table type,
+# postfix-files (and .d/) the owners and modes `postfix set-permissions` applies, sasl/
+# Cyrus SASL's application configs; the rest are the package's install scripts/data
+POSTFIX_SYSTEM_FILES = frozenset(f"{POSTFIX_DIR}/{name}" for name in (
+    "dynamicmaps.cf", "postfix-files", "main.cf.proto", "master.cf.proto", "makedefs.out",
+    "post-install", "postfix-script"))
+POSTFIX_SYSTEM_DIRS = tuple(f"{POSTFIX_DIR}/{name}" for name in (
+    "dynamicmaps.cf.d", "postfix-files.d", "sasl"))
 # the files `postmap TYPE:PATH` builds next to a map's source, by indexed type
 MAP_INDEX_SUFFIXES = {"hash": (".db",), "btree": (".db",), "lmdb": (".lmdb",),
                       "cdb": (".cdb",), "dbm": (".dir", ".pag"), "sdbm": (".dir", ".pag")}
@@ -55,6 +66,11 @@ def path_problem(path: str) -> str | None:
 
 def is_under(path: str, directory: str) -> bool:
     return path.startswith(directory + "/")
+
+
+def postfix_system_file(path: str) -> bool:
+    """One of Postfix's own files that is not a lookup table (`POSTFIX_SYSTEM_FILES`)."""
+    return path in POSTFIX_SYSTEM_FILES or any(is_under(path, d) for d in POSTFIX_SYSTEM_DIRS)
 
 
 def owner_problem(path: str, directory: str, what: str,

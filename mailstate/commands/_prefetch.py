@@ -40,6 +40,7 @@ from mailstate.filepaths import (
     ROUNDCUBE_DIR,
     is_under,
     path_problem,
+    postfix_system_file,
 )
 
 if TYPE_CHECKING:
@@ -214,7 +215,8 @@ def _request(state: dict[str, Any]) -> FactsRequest:
 def _own_dir(path: str, directory: str) -> str:
     """`path`, if it is plain and in `directory` and not main.cf or master.cf; else no
     guess: a path only validation may let through is read only after it."""
-    if path_problem(path) or not is_under(path, directory) or path in POSTFIX_OWN_FILES:
+    if path_problem(path) or not is_under(path, directory) or path in POSTFIX_OWN_FILES \
+            or postfix_system_file(path):
         raise _NoGuess
     return path
 

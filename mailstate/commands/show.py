@@ -47,20 +47,22 @@ def run(args: argparse.Namespace) -> int:
     from mailstate.inventory import resolve_state
     from mailstate.inventory.cli import inventory_from_args
     from mailstate.model.rows import state_rows
+    from mailstate.transport.ssh import ssh_destination
 
     inventory = inventory_from_args(args)
     host = inventory.host(args.host)
     resolved = resolve_state(host, inventory)
     rows = state_rows(resolved)
+    address, port = ssh_destination(host)  # as ssh resolves it (~/.ssh/config)
     if args.json:
         emit_json({
-            "host": host.name, "address": host.address, "port": host.port or 22,
+            "host": host.name, "address": address, "port": port,
             "states": resolved.files,
             "settings": [{"path": r.path, "value": r.value,
                           "source": str(r.source) if r.source else None} for r in rows],
         })
         return 0
-    header = [f"host {host.name} ({host.address}:{host.port or 22})",
+    header = [f"host {host.name} ({address}:{port})",
               "states: " + (" < ".join(resolved.files) or "(none)")]
     if use_color():
         _print_table(header, rows)

@@ -36,7 +36,10 @@ _DQ_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "v": "\v", "e": "\x1b", "f": "\f
 # Keys whose value is a credential, at any depth of `$config` (`des_key`, `smtp_pass`,
 # `bind_pass`, `oauth_client_secret`, ...); Roundcube's placeholders (`%p`: the user's
 # own password) are not secrets themselves.
-SECRET_KEY = re.compile(r"(des_key|pass|passwd|password|_pw|secret|token|api_key)$", re.I)
+# credentials by key name; `dsn`, `dsnw`, `dsnr`: database URLs with the password in them
+# (`db_dsnw = 'mysql://roundcube:PASS@localhost/roundcube'`, password_db_dsn)
+SECRET_KEY = re.compile(r"(des_key|pass|passwd|password|_pw|secret|token|api_key|dsn[rw]?)$",
+                        re.I)
 PLACEHOLDER = re.compile(r"%[a-zA-Z]")
 _DQ_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u\{([0-9A-Fa-f]+)\}|(.))", re.S)
 
@@ -157,6 +160,14 @@ def assignment_of(stmt: list[Token]) -> Assignment | None:
 
 
 _LINE_END = re.compile(r"[ \t]*\r?\n")
+_CLOSED_COMMENT = re.compile(r"/\*.*?\*/")
+
+
+def _only_comments(rest: str) -> bool:
+    """`rest` of a line is blanks and comments that end on it (a `//` or `#` one runs
+    to the line's end)."""
+    rest = _CLOSED_COMMENT.sub("", rest).strip()
+    return not rest or rest.startswith(("//", "#"))
 
 
 class PhpConfig:
@@ -191,6 +202,10 @@ class PhpConfig:
                 return end, nl, ""
             if line_end < 0:
                 return len(self._text), nl, ""
+            if not _only_comments(self._text[end:stop]):
+                # the line goes on with a comment or statement that ends on a later line:
+                # after the line would be inside it (a comment PHP skips, an array)
+                return end, nl, ""
             return line_end + 1, "", nl
         at = len(self._text)
         if self._tags and self._tags[-1].kind == "close_tag":

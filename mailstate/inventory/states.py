@@ -176,6 +176,12 @@ def _state_inputs(host: HostSpec, inventory: Inventory
     value = values.get("mailstate_overrides")
     if value is not None:
         source = sources.get("mailstate_overrides", VarSource(str(inventory.path)))
+        if isinstance(value, dict) and "allow_paths" in value:
+            raise MailstateError(Diagnostic(
+                "error", f"host {host.name}: mailstate_overrides may not widen allow_paths",
+                source.location(), code="outside-path",
+                fix="list a file outside its kind's directory under allow_paths in a state "
+                    "file: the one place a reviewer reads to see every such file"))
         layers.append(state_layer(_overrides_doc(value, source)))
         files.append(source.file)
         overrides = _fingerprint(value)

@@ -29,7 +29,12 @@ from pydantic import (
     model_validator,
 )
 
-from mailstate.filepaths import MAP_INDEX_SUFFIXES, POSTFIX_OWN_FILES, path_problem
+from mailstate.filepaths import (
+    MAP_INDEX_SUFFIXES,
+    POSTFIX_OWN_FILES,
+    path_problem,
+    postfix_system_file,
+)
 from mailstate.formats import lookup, mastercf
 from mailstate.model import postfix_params
 from mailstate.model.problems import Problem, raise_problems
@@ -301,6 +306,9 @@ def _check_map_path(path: str) -> str:
     if path in POSTFIX_OWN_FILES:
         fail(f"a lookup table, not {path} (mailstate edits it through postfix.main or "
              "postfix.master)")
+    if postfix_system_file(path):
+        fail(f"a lookup table, not {path}: one of Postfix's own files (table types, "
+             "permissions, SASL or install data), which no state writes")
     return path
 
 

@@ -80,6 +80,9 @@ class RoundcubeState(BaseModel):
         problem = path_problem(path)
         if problem:
             fail(problem.replace("/etc/postfix/tls_policy", DEFAULT_PATH))
+        if not path.endswith(".php"):
+            fail("a PHP file that Roundcube includes, ending in .php, such as "
+                 f"{DEFAULT_PATH}")
         return path
 
     @field_validator("config")

@@ -106,6 +106,17 @@ def check_endpoint_input(host: HostSpec) -> None:
                     code="inventory")
 
 
+def ssh_destination(host: HostSpec, options: SshOptions | None = None) -> tuple[str, int]:
+    """(address, port) where ssh connects for `host`, for what is shown or probed
+    without connecting: the inventory's own values when they cannot be resolved (the
+    same problem stops the host's SSH work, and is said there)."""
+    try:
+        endpoint = resolve_endpoint(host, options or SshOptions())
+    except MailstateError:
+        return host.address, host.port or 22
+    return endpoint.hostname, endpoint.port
+
+
 def resolve_endpoint(host: HostSpec, options: SshOptions) -> Endpoint:
     """Inventory values win; ~/.ssh/config fills in what the inventory leaves open, as
     ssh does: HostName applies to the name ssh is given (ansible_host or the inventory

@@ -58,7 +58,9 @@ def test_old_roundcube_secrets_are_masked_at_any_depth(tmp_path: Path) -> None:
               "  'bind_pass' => '" + OTHER + "',\n  'search_fields' => ['mail'],\n];\n"
               "$config['oauth_client_secret'] = \"" + OTHER + "\";\n"
               "if (true) {\n  $config['api_token'] = '" + OTHER + "';\n}\n"
-              "$config['imap_auth_pass'] = '%p';\n").encode()
+              "$config['imap_auth_pass'] = '%p';\n"
+              "$config['db_dsnw'] = 'mysql://roundcube:" + OTHER + "@localhost/rc';\n"
+              "$config['password_db_dsn'] = 'pgsql://pw:" + OTHER + "@db/mail';\n").encode()
     after = before.replace(OLD.encode(), NEW.encode()) + b"$config['x'] = 1;\n"
     diff = _diff(state, "/etc/roundcube/config.inc.php", "roundcube", before, after)
     assert OLD not in diff and NEW not in diff

@@ -158,3 +158,19 @@ def test_what_the_hosts_tools_say_back_is_masked(clean_lab: Lab, tmp_path: Path)
     human = mailstate("apply", "-i", inventory, "--limit", HOST, "--yes")
     for text in (out.stdout, out.stderr, human.stdout, human.stderr):
         assert secret not in text
+
+
+def test_what_doveconf_says_back_is_masked(clean_lab: Lab, tmp_path: Path) -> None:
+    """doveconf repeats a value it cannot read ("Invalid size: VALUE"): a secret one is
+    masked in the refusal, in the human view and in --json."""
+    secret = "Sekrit-" + secrets.token_hex(8)
+    inventory = _inventory(clean_lab, tmp_path, "dovecot:\n  settings:\n"
+                                                f"    auth_cache_size: !secret {secret}\n")
+    out = mailstate("apply", "-i", inventory, "--limit", HOST, "--yes", "--json")
+    assert out.code == 1, out.stdout
+    (refusal,) = [m for m in out.json()["hosts"][0]["messages"] if m["code"] == "validation"]
+    assert "Invalid size: ***" in refusal["detail"], refusal
+    human = mailstate("apply", "-i", inventory, "--limit", HOST, "--yes")
+    assert human.code == 1 and "Invalid size: ***" in human.stdout + human.stderr
+    for text in (out.stdout, out.stderr, human.stdout, human.stderr):
+        assert secret not in text

@@ -157,3 +157,35 @@ def test_new_roundcube_keys_stay_before_a_closing_php_tag(clean_lab: Lab,
     assert read.stdout == "example.test K3y-not-in-page-42"
     again = cli("plan", "-i", inventory, "--limit", HOST)
     assert again.code == 0, again.stdout  # converged: nothing appended again
+
+
+DYNAMICMAPS_ATTACK = """\
+postfix:
+  main:
+    transport_maps: "pwn:id>/tmp/pwned"
+  maps:
+    /etc/postfix/dynamicmaps.cf:
+      type: texthash
+      entries:
+        pwn: /lib/x86_64-linux-gnu/libc.so.6 system
+"""
+
+
+def test_postfixs_own_files_are_never_written_as_a_map(lab: Lab, tmp_path: Path) -> None:
+    """dynamicmaps.cf is under /etc/postfix but is no lookup table: it names the shared
+    library Postfix loads, as root, for a table type. Written as a "map" (the attack
+    above: a `pwn` type backed by libc's `system`), it would run a command at reload;
+    plan and apply refuse it at its file:line and the host keeps its own file."""
+    state, inventory = _inventory(lab, tmp_path, DYNAMICMAPS_ATTACK)
+    before = tree_digest(lab)
+    live = lab.run(HOST, "sha256sum /etc/postfix/dynamicmaps.cf").stdout
+    for command in (("lint", "-i", inventory), ("plan", "-i", inventory),
+                    ("apply", "-i", inventory, "--yes")):
+        out = cli(*command, "--limit", HOST)
+        no_traceback(out)
+        assert out.code == 1, (command, out.stdout)
+        assert f"{state}:5:5: error" in out.stdout + out.stderr, out.stdout
+        assert "one of Postfix's own files" in out.stdout + out.stderr
+    assert lab.run(HOST, "sha256sum /etc/postfix/dynamicmaps.cf").stdout == live
+    assert tree_digest(lab) == before
+    assert lab.run(HOST, "test -e /tmp/pwned; echo $?").stdout.strip() == "1"

@@ -195,3 +195,19 @@ def test_shared_state_is_built_once_per_distinct_input(tmp_path: Path) -> None:
     for _ in range(2):  # an undefined variable is an error every time, never cached
         with pytest.raises(MailstateError, match="banner"):
             shared_state(inventory.host("e"), inventory)
+
+
+def test_overrides_cannot_widen_allow_paths(tmp_path: Path) -> None:
+    """allow_paths is read by reviewers in the state files; host_vars or group_vars
+    cannot add a file outside its kind's directory behind their back."""
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text("all:\n  hosts:\n    h1:\n      mailstate_states: [hardened]\n"
+                   "      mailstate_overrides:\n        allow_paths: [/etc/ssh/sshd_config]\n"
+                   "        postfix:\n          maps:\n            /etc/ssh/sshd_config:\n"
+                   "              content: {PermitRootLogin: 'yes'}\n")
+    inventory = load_inventory(inv)
+    with pytest.raises(MailstateError) as info:
+        resolve_state(inventory.host("h1"), inventory)
+    diagnostic = info.value.diagnostics[0]
+    assert diagnostic.code == "outside-path" and "may not widen allow_paths" in diagnostic.summary
+    assert str(diagnostic.location).startswith(str(inv))

@@ -105,3 +105,23 @@ def test_a_map_may_not_be_another_maps_index(tmp_path: Path, kind: str, index: s
     path.write_text(text.replace(f"type: {kind}", "type: texthash"))
     postfix = load_state([path]).state.postfix
     assert postfix is not None and set(postfix.maps) == {"/etc/postfix/virtual", index}
+
+
+@pytest.mark.parametrize("path", [
+    "/etc/postfix/dynamicmaps.cf", "/etc/postfix/dynamicmaps.cf.d/evil",
+    "/etc/postfix/postfix-files", "/etc/postfix/postfix-files.d/evil.files",
+    "/etc/postfix/sasl/smtpd.conf", "/etc/postfix/master.cf.proto",
+    "/etc/postfix/post-install",
+])
+def test_postfixs_own_files_are_no_map(tmp_path: Path, path: str) -> None:
+    """Under /etc/postfix but not lookup tables: dynamicmaps.cf names the libraries
+    Postfix loads as root for a table type, postfix-files the modes it sets; no state
+    writes them, allow_paths or not."""
+    errors = _errors(tmp_path, "allow_paths: [" + path + "]\n" + MAP.format(path=path))
+    assert any("state.yaml:4:5: error" in e and "one of Postfix's own files" in e
+               for e in errors), errors
+
+
+def test_roundcubes_config_is_a_php_file(tmp_path: Path) -> None:
+    errors = _errors(tmp_path, "roundcube:\n  path: /etc/roundcube/apache.conf\n")
+    assert len(errors) == 1 and "state.yaml:2:9" in errors[0] and "ending in .php" in errors[0]

@@ -1,7 +1,9 @@
 """Shell completion through the shells' own machinery: bash runs the printed script and
-its function with COMP_WORDS/COMP_CWORD/COMP_LINE/COMP_POINT set as bash sets them. zsh
-is not installed on this machine (its packages are not ours to add), so the zsh script's
-dynamic part is checked through the same hidden `mailstate __complete` it calls."""
+its function with COMP_WORDS/COMP_CWORD/COMP_LINE/COMP_POINT set as bash sets them; zsh
+(installed by ./run setup) sources the printed script and runs its `_mailstate` with
+`words`, `CURRENT` and `PREFIX` set as zsh's completion system sets them, `compadd` and
+`_files` recording what they are given. The hidden `mailstate __complete` it calls is
+also checked on its own."""
 
 from __future__ import annotations
 
@@ -120,10 +122,10 @@ def test_zsh_script_and_its_dynamic_part(project: Path) -> None:
                             text=True, check=True).stdout
     assert script.startswith("#compdef mailstate\n")
     assert "__complete zsh" in script and "compdef _mailstate mailstate" in script
-    if shutil.which("zsh"):
-        check = subprocess.run(["zsh", "-n", "-c", script], capture_output=True, text=True,
-                               check=False)
-        assert check.returncode == 0, check.stderr
+    assert shutil.which("zsh"), "zsh is installed by ./run setup"
+    check = subprocess.run(["zsh", "-n", "-c", script], capture_output=True, text=True,
+                           check=False)
+    assert check.returncode == 0, check.stderr
 
     def zsh(*words: str) -> list[str]:
         out = subprocess.run([str(MAILSTATE), "__complete", "zsh", *words], cwd=project,
@@ -148,3 +150,34 @@ def test_complete_stays_light(project: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
                          text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def zsh_complete(line: str, project: Path) -> list[str]:
+    """What the printed zsh script offers for `line` (the cursor at its end), run by zsh
+    itself: `compadd` and `_files` are recorded instead of drawn."""
+    words = line.split(" ")
+    driver = (
+        "compdef() { :; }\n"
+        "compadd() { print -rl -- \"${@[3,-1]}\"; }\n"  # after `-Q --`
+        "_files() { print -r -- \"files $*\"; }\n"
+        'eval "$(mailstate completion zsh)"\n'
+        "words=(\"${(@Q)${(z)WORDS}}\")\n"  # an empty last word stays
+        "CURRENT=${#words}\n"
+        "PREFIX=$LAST\n"
+        "_mailstate\n")
+    env = {**os.environ, "PATH": f"{MAILSTATE.parent}:{os.environ['PATH']}",
+           "WORDS": " ".join(f"'{w}'" for w in words), "LAST": words[-1]}
+    out = subprocess.run(["zsh", "-f", "-c", driver], cwd=project, env=env,
+                         capture_output=True, text=True, timeout=30, check=False)
+    assert not out.stderr, out.stderr  # (status 1 is zsh's "no matches")
+    return out.stdout.splitlines()
+
+
+def test_zsh_runs_the_script_as_its_completion_system_does(project: Path) -> None:
+    assert zsh_complete("mailstate pro", project) == ["profiles"]
+    assert zsh_complete("mailstate plan -i hosts.yaml --limit web", project) == [
+        "webmail1", "web"]
+    assert zsh_complete("mailstate plan -i hosts.yaml --limit edge:!mx-", project) == [
+        "edge:!mx-a", "edge:!mx-b"]
+    assert zsh_complete("mailstate plan -i ", project) == ["files "]
+    assert zsh_complete("mailstate profiles init ", project) == ["files -/"]

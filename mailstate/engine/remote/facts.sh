@@ -5,14 +5,46 @@
 # Args: files dirs stats certs (newline-separated absolute paths)
 files=$1 dirs=$2 stats=$3 certs=${4:-}
 echo "MAILSTATE-FACTS 2"
-# Package versions from dpkg's database: one awk, where `postconf -h mail_version` alone
-# cost ~7 ms of host CPU per plan (0.7 s of a 100-host plan). Other systems: the tools.
-if [ -r /var/lib/dpkg/status ]; then
-  awk '/^Package: (postfix|dovecot-core)$/ { p = ($2 == "postfix") ? "postfix" : "dovecot" }
-       p != "" && /^Version:/ { print "V", p, $2; p = "" }' /var/lib/dpkg/status
+# Certificates the servers may serve, so the plan can compare their names with what
+# Roundcube verifies: links followed, regular files under 256 KiB (one find for all),
+# and of each only its first PEM certificate block leaves the host (C PATH<tab>LINE),
+# never the rest of the file: Postfix allows the key in the same file, and a state may
+# name any file here. Printing stops at any other PEM boundary line (an unterminated
+# block followed by a key) and after 400 lines.
+set --
+if [ -n "$certs" ]; then
+  while IFS= read -r c; do [ -z "$c" ] || [ ! -f "$c" ] || set -- "$@" "$c"; done <<EOF
+$certs
+EOF
+  if [ $# -gt 0 ]; then
+    small=$(find -L "$@" -maxdepth 0 -type f -size -256k -print 2>/dev/null)
+    set --
+    while IFS= read -r c; do [ -z "$c" ] || set -- "$@" "$c"; done <<EOF
+$small
+EOF
+  fi
+fi
+# shellcheck disable=SC2016  # awk's own $0, not the shell's
+CERT_AWK='FNR == 1 { p = 0; done = 0; n = 0 }
+  done { next }
+  !p && /^-----BEGIN CERTIFICATE-----\r?$/ { p = 1 }
+  !p { next }
+  /^-----(BEGIN|END) / && !/^-----(BEGIN|END) CERTIFICATE-----\r?$/ { done = 1; next }
+  { sub(/\r$/, ""); printf "C %s\t%s\n", FILENAME, $0 }
+  /^-----END CERTIFICATE-----$/ || ++n >= 400 { done = 1 }'
+# Package versions from dpkg's database, in the same awk as the certificates (the
+# status file is its first file): where `postconf -h mail_version` alone cost ~7 ms of
+# host CPU per plan (0.7 s of a 100-host plan). Other systems: the tools.
+if [ -s /var/lib/dpkg/status ] && [ -r /var/lib/dpkg/status ]; then
+  awk 'FNR == 1 { file++ }
+       file == 1 && /^Package: (postfix|dovecot-core)$/ { v = ($2 == "postfix") ? "postfix" : "dovecot" }
+       file == 1 && v != "" && /^Version:/ { print "V", v, $2; v = "" }
+       file == 1 { next }
+       '"$CERT_AWK" /var/lib/dpkg/status "$@" 2>/dev/null
 else
   echo "V postfix $(postconf -h mail_version 2>/dev/null)"
   echo "V dovecot $(dovecot --version 2>/dev/null)"
+  [ $# -eq 0 ] || awk "$CERT_AWK" "$@" 2>/dev/null
 fi
 if [ -d "$lock" ]; then
   printf 'K '; base64 -w0 < "$lock/info" 2>/dev/null; echo
@@ -65,33 +97,6 @@ while IFS= read -r line; do
 done <<EOF
 $found
 EOF
-# Certificates the servers may serve, so the plan can compare their names with what
-# Roundcube verifies: links followed, regular files under 256 KiB, and of each only its
-# first PEM certificate block leaves the host (C PATH<tab>LINE), never the rest of the
-# file: Postfix allows the key in the same file, and a state may name any file here.
-# Printing stops at any other PEM boundary line (an unterminated block followed by a
-# key) and after 400 lines. One find and one awk for all.
-certificates() {
-  set --
-  while IFS= read -r c; do [ -z "$c" ] || [ ! -f "$c" ] || set -- "$@" "$c"; done <<EOF
-$certs
-EOF
-  [ $# -gt 0 ] || return 0
-  small=$(find -L "$@" -maxdepth 0 -type f -size -256k -print 2>/dev/null)
-  [ -n "$small" ] || return 0
-  set --
-  while IFS= read -r c; do set -- "$@" "$c"; done <<EOF
-$small
-EOF
-  awk 'FNR == 1 { p = 0; done = 0; n = 0 }
-       done { next }
-       !p && /^-----BEGIN CERTIFICATE-----\r?$/ { p = 1 }
-       !p { next }
-       /^-----(BEGIN|END) / && !/^-----(BEGIN|END) CERTIFICATE-----\r?$/ { done = 1; next }
-       { sub(/\r$/, ""); printf "C %s\t%s\n", FILENAME, $0 }
-       /^-----END CERTIFICATE-----$/ || ++n >= 400 { done = 1 }' "$@" 2>/dev/null
-}
-[ -z "$certs" ] || certificates
 echo "TAR"
 # -h: a Dovecot include read through a link is stored under the link's name (the exact
 # managed paths in the list are regular files: links among them were reported above);
