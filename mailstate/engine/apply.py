@@ -30,6 +30,7 @@ from mailstate.engine.plan import (
     stale_reasons,
 )
 from mailstate.engine.protocol.scripts import (
+    ActionFailed,
     After,
     BackedUp,
     CheckReport,
@@ -225,6 +226,7 @@ class _Swap:
     put_back: list[str] = field(default_factory=list)  # restored, or removed (created)
     not_back: list[NotBack] = field(default_factory=list)
     after: list[str] = field(default_factory=list)  # problems after the rollback
+    rollback_actions: list[str] = field(default_factory=list)  # what failed in the rerun
     ended: Literal["eof", "timeout", "lost"] = "eof"
 
 
@@ -392,6 +394,8 @@ class _Apply:
             case After(problem):
                 if problem:
                     report.after.append(problem)
+            case ActionFailed(text):
+                report.rollback_actions.append(text)
             case RolledBack() as rolled:
                 report.rolled_back = rolled
             case Done(complete):
@@ -439,16 +443,32 @@ class _Apply:
                     "`mailstate rollback` once the cause is fixed; the host's lock is left, "
                     "so the next run reports it"))
             return
+        if after or report.rollback_actions:
+            self._rollback_unverified(report, why, after)
+            return
         self.result.status = "rolled-back"
         self.result.messages.append(_diag(
             self.name, "the change did not come up and was rolled back", why,
             code="rolled-back",
             fix=f"the files are as before; backup kept in {self.result.backup}"))
+
+    def _rollback_unverified(self, report: _Swap, why: str, after: list[str]) -> None:
+        """The files are back, but the services are not as before the change (or the
+        rerun of its actions failed): not `rolled-back`, which promises both."""
+        self.result.status = "failed"
+        fix = (f"the files are as before (backup kept in {self.result.backup}); bring the "
+               "services back by hand: `mailstate audit`, the mail logs")
+        if report.rollback_actions:
+            self.result.messages.append(_diag(
+                self.name, "the change did not come up; its files were put back, but "
+                "running its actions again failed", why + "\nafter the rollback: "
+                + "\n".join(self.mask(a) for a in report.rollback_actions),
+                code="rollback-actions", fix=fix))
         if after:
             self.result.messages.append(_diag(
-                self.name, "after the rollback the services are not as they were before",
-                "\n".join(after), code="rollback-unverified",
-                fix="look at the host's services now (`mailstate audit`, the mail logs)"))
+                self.name, "the change did not come up; its files were put back, but the "
+                "services are not as they were before it", why + "\nafter the rollback: "
+                + "\n".join(after), code="rollback-unverified", fix=fix))
 
 
 def _end_quietly(holder: RunningCommand, release: bool) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mailstate.diagnostics import Diagnostic, Location, MailstateError
+from mailstate.engine import hooks
 from mailstate.engine.compile import (
     Action,
     ActionKind,
@@ -199,6 +200,7 @@ def plan_host(host: HostSpec, state: MailState, conn: Connection) -> HostPlan:
     facts: Facts | None = None
     try:
         facts = gather(conn, facts_request(state))
+        hooks.point("facts-read", host.name)
         plan = build_plan(host.name, state, facts)
     except MailstateError as exc:  # the facts stay: a refusal's versions explain it
         plan = HostPlan(host.name, error=mask_diagnostics(exc.diagnostics,

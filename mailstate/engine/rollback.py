@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from mailstate.diagnostics import Diagnostic, MailstateError, Severity
+from mailstate.engine import hooks
 from mailstate.engine.hostscripts import BACKUP_ROOT, host_command, lock_owner
 from mailstate.engine.plan import mask_diagnostics
 from mailstate.engine.protocol.scripts import (
@@ -202,6 +203,7 @@ def _take(name: str, event: object, result: RollbackResult, report: _Report) -> 
             report.done = done
         case Timing(label, ms):
             result.timings[label] = ms
+            hooks.point(label, name)  # rollback-restored, -verified, ... (tests only)
         case StaleLock(holder):
             result.messages.append(_diag(
                 name, "a stale lock from an interrupted run was found and taken over",

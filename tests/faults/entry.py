@@ -10,7 +10,9 @@ FAULT (one):
                            (hold-staged, validated, after-first-write, swapped, ...)
   pause-controller:POINT:FILE   creates FILE at POINT and waits while it exists (60 s max)
   raise:HOST:POINT         a RuntimeError in the controller on HOST at POINT (one host's
-                           surprise; the others must go on)
+                           surprise; the others must go on): facts-read (plan and apply,
+                           the host's files read), validated, ... (apply),
+                           rollback-restored, ... (rollback: its host script's marks)
   host-die:POINT           swap.sh kills its own process group at POINT
                            (after-first-write, during-reload)
   host-pause:POINT         a host script waits at POINT while the host file

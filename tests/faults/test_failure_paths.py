@@ -20,6 +20,7 @@ from tests.faults.conftest import (
     HOST,
     LOCK,
     PAUSE_FILE,
+    WORKDIR,
     cli,
     finish,
     host_idle,
@@ -129,6 +130,55 @@ def test_an_exception_on_one_host_of_three_leaves_the_other_two_converged(
     assert ls(clean_lab, "/var/lib/mailstate", "h2") == []  # its lock was released
     for name in ("h1", "h3"):
         assert cli("plan", "-i", hardened_inventory, "--limit", name).code == 0
+
+
+def test_an_exception_while_planning_one_host_of_three_fails_only_that_host(
+        clean_lab: Lab, hardened_inventory: str) -> None:
+    """A surprise after h2's files were read: h2 is `internal`, h1 and h3 are planned."""
+    run = cli("plan", "-i", hardened_inventory, "--json", fault="raise:h2:facts-read")
+    no_traceback(run)
+    assert run.code == 1, run.stdout + run.stderr  # documented: 1 when any host failed
+    by_host = {h["host"]: h for h in run.json()["hosts"]}
+    assert by_host["h2"]["ok"] is False and by_host["h2"]["changes"] == []
+    (crash,) = [e for e in by_host["h2"]["errors"] if e["code"] == "internal"]
+    assert "h2: unexpected error: RuntimeError: injected fault on h2 at facts-read" in \
+        crash["summary"]
+    for name in ("h1", "h3"):
+        assert by_host[name]["ok"] is True and by_host[name]["errors"] == []
+        assert "/etc/postfix/main.cf" in [c["path"] for c in by_host[name]["changes"]]
+    assert (WORKDIR / "mailstate.retry").read_text() == "h2\n"  # only h2 to rerun
+
+    human = cli("plan", "-i", hardened_inventory, fault="raise:h2:facts-read")
+    no_traceback(human)
+    assert human.code == 1
+    blocks = {b.split("\n", 1)[0]: b for b in human.stdout.split("== ")[1:]}
+    assert "unexpected error: RuntimeError: injected fault on h2" in blocks["h2"]
+    assert "+++ " not in blocks["h2"]
+    for name in ("h1", "h3"):  # their diffs are printed, whole
+        assert "+++ b/etc/postfix/main.cf" in blocks[name]
+        for change in by_host[name]["changes"]:
+            assert change["diff"].rstrip("\n") in blocks[name], change["path"]
+    assert "plan: 3 hosts, 2 to change, 0 unchanged, 1 failed" in human.stdout
+
+
+def test_an_exception_during_one_hosts_rollback_fails_only_that_host(
+        clean_lab: Lab, hardened_inventory: str) -> None:
+    """A surprise in the controller once h2's files are back: h2 is `internal`, h1 and
+    h3 are restored, and h2's host script, which ignores the hangup, finishes alone."""
+    stock = {name: host_digest(clean_lab, name) for name in ("h1", "h2", "h3")}
+    assert cli("apply", "-i", hardened_inventory, "--yes").code == 0
+    run = cli("rollback", "all", "-i", hardened_inventory, "--yes", "--json",
+              fault="raise:h2:rollback-restored")
+    no_traceback(run)
+    assert run.code == 1, run.stdout + run.stderr
+    by_host = {h["host"]: h for h in run.json()["hosts"]}
+    assert [by_host[h]["status"] for h in ("h1", "h2", "h3")] == ["restored", "failed",
+                                                                  "restored"]
+    (crash,) = _messages(by_host["h2"], "internal")
+    assert "RuntimeError: injected fault on h2 at rollback-restored" in crash["summary"]
+    wait_until(lambda: host_idle(clean_lab, "h2"))
+    wait_until(lambda: ls(clean_lab, "/var/lib/mailstate", "h2") == [])
+    assert {name: host_digest(clean_lab, name) for name in ("h1", "h2", "h3")} == stock
 
 
 def test_a_damaged_saved_plan_refuses_that_host_and_applies_the_others(

@@ -113,6 +113,9 @@ fault_at before-rollback
 complete=complete
 restore_backup "$bk" || complete=incomplete
 run_actions "$actions"
+if grep -q . "$stage/act.err"; then
+  sed 's/^/ACTFAIL /' "$stage/act.err" | head -n 20
+fi
 [ -e "$stage/ss.txt" ] || ss -ltnpH > "$stage/ss.txt" 2>/dev/null
 cp "$stage/ss.txt" "$stage/ss.failed" 2>/dev/null
 if verify "$actions" "$(expect_restored "$bk/listeners" "$stage/ss.failed")" "$verify_seconds"; then
