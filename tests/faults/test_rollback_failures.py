@@ -159,3 +159,44 @@ def test_rollback_starts_a_daemon_that_was_merely_stopped(
     assert host["status"] == "restored" and host["messages"] == [], host
     assert host_digest(clean_lab, HOST) == stock
     assert host_ports(clean_lab) == stock_ports  # checked by the rollback: no wait here
+
+
+def test_a_socket_that_does_not_come_back_is_named_even_when_its_port_listens(
+        clean_lab: Lab, hardened_inventory: str) -> None:
+    """Dovecot listened on 0.0.0.0:143 and [::]:143 before the change. During the
+    rollback's reload another process holds 0.0.0.0:143 and leaves right after, so the
+    port listens again, on [::] alone: IPv4 clients are not served as before. The check
+    by port passed this (`rolled-back`); each socket of before is checked now."""
+    before = clean_lab.run(HOST, "ss -ltnpH 'sport = :143'").stdout
+    assert "0.0.0.0:143" in before and "[::]:143" in before, before
+    squat(clean_lab, 587)
+    hold = "/run/mailstate-test-hold-143"
+    try:
+        proc = start_cli("apply", "-i", hardened_inventory, "--limit", HOST, "--yes",
+                         "--json", "--verify-seconds", "5", fault="host-pause:before-rollback")
+        wait_until(lambda: clean_lab.run(HOST, f"test -e {PAUSE_FILE}").returncode == 0)
+        wait_until(lambda: not listening(clean_lab, 143, "dovecot"))
+        clean_lab.run(HOST, f"touch {hold} && (nohup python3 -c 'import os,socket,time; "
+                            "s=socket.socket(); s.bind((\"0.0.0.0\",143)); s.listen()\n"
+                            f"while os.path.exists(\"{hold}\"): time.sleep(0.05)' "
+                            ">/dev/null 2>&1 &) && sleep 0.3", check=True)
+        assert listening(clean_lab, 143, "python3")
+        clean_lab.run(HOST, f"rm -f {PAUSE_FILE}")
+        # the rollback's reload: Dovecot takes [::]:143 only; then the holder leaves
+        wait_until(lambda: "[::]:143" in clean_lab.run(
+            HOST, "ss -ltnpH 'sport = :143'").stdout and listening(clean_lab, 143, "dovecot"))
+        clean_lab.run(HOST, f"rm -f {hold}")
+        run = finish(proc)
+        no_traceback(run)
+        assert run.code == 1, run.stdout + run.stderr
+        (host,) = run.json()["hosts"]
+        assert host["status"] == "failed", host
+        unverified = _message(host, "rollback-unverified")
+        assert "0.0.0.0:143 is not listening again (dovecot)" in unverified["detail"], \
+            unverified
+        after = clean_lab.run(HOST, "ss -ltnpH 'sport = :143'").stdout
+        assert "[::]:143" in after and "0.0.0.0:143" not in after, after  # as reported
+    finally:
+        clean_lab.run(HOST, f"rm -f {hold}")
+        unsquat(clean_lab)
+    wait_until(lambda: host_idle(clean_lab))

@@ -191,7 +191,10 @@ SS_AWK='function parse() { addr = $4; port = addr; sub(/.*:/, "", port); host = 
 # `listen(*, PORT) failed` there, its master still running; 2.3 logs nothing).
 # EXPECT lines: PORT REACH OWNER (public|localhost|closed; master|dovecot). Only OWNER's
 # sockets count for REACH (another process on the port is named as such, and a port
-# that must be closed is closed when OWNER does not listen there).
+# that must be closed is closed when OWNER does not listen there). A restore adds
+# PORT socket OWNER ADDRESS:PORT lines: each socket OWNER had before must listen again
+# (a port back on [::] alone, its 0.0.0.0 socket gone, is not back; another process
+# there is named by the port's own check).
 services_check() {
   case "$1" in *postfix*) postfix_up || echo "DEAD postfix master is not running" ;; esac
   case "$1" in *dovecot*)
@@ -201,10 +204,13 @@ services_check() {
   ;; esac
   ss -ltnpH > "$work/ss.txt" 2>/dev/null
   printf '%s\n' "$2" | awk "$SS_AWK"'
+    NR == FNR && $2 == "socket" { sock[$4] = $3; next }
     NR == FNR { if ($1 != "") { want[$1] = $2; owner[$1] = $3 }; next }
-    { parse(); if (who != owner[port] && who != "") { foreign[port] = who; next }
+    { parse(); have[addr] = who
+      if (who != owner[port] && who != "") { foreign[port] = who; next }
       if (local) lo[port] = 1; else pub[port] = 1 }
-    END { for (p in want) {
+    END { for (a in sock) if (!(a in have)) print a " is not listening again (" sock[a] ")"
+      for (p in want) {
       r = want[p]
       if (p in foreign && r != "closed") print "port " p " is held by another process (" foreign[p] "), not " owner[p]
       if (r == "closed" && (lo[p] || pub[p])) print "port " p " is listening but should be closed"
@@ -237,7 +243,7 @@ expect_restored() {
     NR == FNR { parse(); if (who == "master" || who == "dovecot") {
                   if (!local) reach[port] = "public"
                   else if (!(port in reach)) reach[port] = "localhost"
-                  own[port] = who }; next }
+                  own[port] = who; print port, "socket", who, addr }; next }
     { parse(); if ((who == "master" || who == "dovecot") && !(port in reach)) {
         reach[port] = "closed"; own[port] = who } }
     END { for (p in reach) print p, reach[p], own[p] }' "$1" "$2"
