@@ -284,7 +284,7 @@ def test_a_host_refused_by_its_entry_leaves_the_others_planned(clean_lab: Lab,
         assert "+smtp_tls_note_starttls_offer = yes" in blocks[name], blocks[name]
         assert "1 file(s) to change: /etc/postfix/main.cf" in blocks[name]
         assert "error" not in blocks[name]
-    assert (f"error: {inventory}:{line}:7: error [inventory]: host h2: ansible_connection: "
+    assert (f"  {inventory}:{line}:7: error [inventory]: host h2: ansible_connection: "
             "'local' is not supported") in blocks["h2"]
     assert "fix: mailstate works over SSH only" in blocks["h2"]
     assert "smtp_tls_note_starttls_offer" not in blocks["h2"]
