@@ -146,31 +146,24 @@ def test_a_linked_dovecot_conf_dir_is_read_but_never_written_through(
                and "/etc/dovecot/real-conf.d" in e["summary"] for e in errors), errors
 
 
-def test_what_the_hosts_tools_say_back_is_masked(clean_lab: Lab, tmp_path: Path) -> None:
-    """postconf repeats an unused parameter with its value: a secret one is masked."""
+@pytest.mark.parametrize(("state", "masked"), [
+    # postconf repeats an unused parameter with its value
+    ("postfix:\n  main_extra:\n    mailstate_unused_x: !secret {secret}\n",
+     "unused parameter: mailstate_unused_x=***"),
+    # doveconf repeats a value it cannot read
+    ("dovecot:\n  settings:\n    auth_cache_size: !secret {secret}\n", "Invalid size: ***"),
+], ids=["postconf", "doveconf"])
+def test_what_the_hosts_tools_say_back_is_masked(clean_lab: Lab, tmp_path: Path, state: str,
+                                                 masked: str) -> None:
+    """A host's tool repeats a secret value in its refusal: it is masked in the refusal,
+    in the human view and in --json."""
     secret = "Sekrit-" + secrets.token_hex(8)
-    inventory = _inventory(clean_lab, tmp_path, "postfix:\n  main_extra:\n"
-                                                f"    mailstate_unused_x: !secret {secret}\n")
+    inventory = _inventory(clean_lab, tmp_path, state.format(secret=secret))
     out = mailstate("apply", "-i", inventory, "--limit", HOST, "--yes", "--json")
     assert out.code == 1, out.stdout
     (refusal,) = [m for m in out.json()["hosts"][0]["messages"] if m["code"] == "validation"]
-    assert "unused parameter: mailstate_unused_x=***" in refusal["detail"], refusal
+    assert masked in refusal["detail"], refusal
     human = mailstate("apply", "-i", inventory, "--limit", HOST, "--yes")
-    for text in (out.stdout, out.stderr, human.stdout, human.stderr):
-        assert secret not in text
-
-
-def test_what_doveconf_says_back_is_masked(clean_lab: Lab, tmp_path: Path) -> None:
-    """doveconf repeats a value it cannot read ("Invalid size: VALUE"): a secret one is
-    masked in the refusal, in the human view and in --json."""
-    secret = "Sekrit-" + secrets.token_hex(8)
-    inventory = _inventory(clean_lab, tmp_path, "dovecot:\n  settings:\n"
-                                                f"    auth_cache_size: !secret {secret}\n")
-    out = mailstate("apply", "-i", inventory, "--limit", HOST, "--yes", "--json")
-    assert out.code == 1, out.stdout
-    (refusal,) = [m for m in out.json()["hosts"][0]["messages"] if m["code"] == "validation"]
-    assert "Invalid size: ***" in refusal["detail"], refusal
-    human = mailstate("apply", "-i", inventory, "--limit", HOST, "--yes")
-    assert human.code == 1 and "Invalid size: ***" in human.stdout + human.stderr
+    assert human.code == 1 and masked in human.stdout + human.stderr
     for text in (out.stdout, out.stderr, human.stdout, human.stderr):
         assert secret not in text
