@@ -59,6 +59,19 @@ def _message(host: dict[str, object], code: str) -> dict[str, str]:
     return found[0]
 
 
+def _failed_rollback(lab: Lab, inventory: str, stock: dict[str, str]) -> dict[str, object]:
+    """`mailstate rollback --json` of HOST, which must fail (exit 1, status `failed`)
+    with the files back all the same; its host entry."""
+    run = cli("rollback", HOST, "-i", inventory, "--yes", "--json", "--verify-seconds", "2")
+    no_traceback(run)
+    assert run.code == 1, run.stdout + run.stderr
+    (host,) = run.json()["hosts"]
+    assert host["status"] == "failed" and host["ok"] is False
+    assert host_digest(lab, HOST) == stock  # the files are back all the same
+    assert isinstance(host, dict)
+    return host
+
+
 def test_rollback_whose_reload_fails_reports_rollback_actions(
         clean_lab: Lab, hardened_inventory: str) -> None:
     """Postfix was stopped after the apply and port 25 taken meanwhile: the files go
@@ -69,13 +82,7 @@ def test_rollback_whose_reload_fails_reports_rollback_actions(
     wait_until(lambda: not listening(clean_lab, 25, "master"))
     squat(clean_lab, 25)
     try:
-        run = cli("rollback", HOST, "-i", hardened_inventory, "--yes", "--json",
-                  "--verify-seconds", "2")
-        no_traceback(run)
-        assert run.code == 1, run.stdout + run.stderr
-        (host,) = run.json()["hosts"]
-        assert host["status"] == "failed" and host["ok"] is False
-        assert host_digest(clean_lab, HOST) == stock  # the files are back all the same
+        host = _failed_rollback(clean_lab, hardened_inventory, stock)
         actions = _message(host, "rollback-actions")
         assert "postfix start failed" in actions["detail"], actions
         unverified = _message(host, "rollback-unverified")  # and what that left behind
@@ -99,13 +106,7 @@ def test_rollback_whose_listeners_do_not_come_back_reports_rollback_unverified(
     assert not listening(clean_lab, 143, "dovecot")
     squat(clean_lab, 143)
     try:
-        run = cli("rollback", HOST, "-i", hardened_inventory, "--yes", "--json",
-                  "--verify-seconds", "2")
-        no_traceback(run)
-        assert run.code == 1, run.stdout + run.stderr
-        (host,) = run.json()["hosts"]
-        assert host["status"] == "failed"
-        assert host_digest(clean_lab, HOST) == stock
+        host = _failed_rollback(clean_lab, hardened_inventory, stock)
         unverified = _message(host, "rollback-unverified")
         assert "port 143 is held by another process (python3), not dovecot" in \
             unverified["detail"], unverified
