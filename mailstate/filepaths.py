@@ -73,6 +73,31 @@ def postfix_system_file(path: str) -> bool:
     return path in POSTFIX_SYSTEM_FILES or any(is_under(path, d) for d in POSTFIX_SYSTEM_DIRS)
 
 
+def map_path_problem(path: str) -> str | None:
+    """Why `path` cannot be a Postfix lookup table's source (its directory aside:
+    `owner_problem`), or None."""
+    problem = path_problem(path)
+    if problem:
+        return problem
+    if path in POSTFIX_OWN_FILES:
+        return (f"a lookup table, not {path} (mailstate edits it through postfix.main or "
+                "postfix.master)")
+    if postfix_system_file(path):
+        return (f"a lookup table, not {path}: one of Postfix's own files (table types, "
+                "permissions, SASL or install data), which no state writes")
+    return None
+
+
+def roundcube_path_problem(path: str, default: str) -> str | None:
+    """Why `path` cannot be Roundcube's config file (its directory aside), or None."""
+    problem = path_problem(path)
+    if problem:
+        return problem.replace("/etc/postfix/tls_policy", default)
+    if not path.endswith(".php"):
+        return f"a PHP file that Roundcube includes, ending in .php, such as {default}"
+    return None
+
+
 def owner_problem(path: str, directory: str, what: str,
                   allowed: frozenset[str] | set[str]) -> str | None:
     """Why `what` may not be written at `path` (outside `directory`, not allowed)."""

@@ -26,6 +26,7 @@ two equal for every shipped profile and for layered states.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,11 +37,11 @@ from mailstate.engine.facts import DOVECOT_DIRS, FactsRequest, gather_command
 from mailstate.filepaths import (
     MAP_SUFFIX,
     POSTFIX_DIR,
-    POSTFIX_OWN_FILES,
     ROUNDCUBE_DIR,
     is_under,
+    map_path_problem,
     path_problem,
-    postfix_system_file,
+    roundcube_path_problem,
 )
 
 if TYPE_CHECKING:
@@ -193,14 +194,15 @@ def _request(state: dict[str, Any]) -> FactsRequest:
         files += [MAIN_CF, MASTER_CF]
         for path, spec in postfix.get("maps", {}).items():
             kind = spec.get("type", "hash")
-            files.append(_own_dir(path, POSTFIX_DIR))
+            files.append(_own_dir(path, POSTFIX_DIR, map_path_problem))
             if kind in MAP_SUFFIX:
                 stats += [path, path + MAP_SUFFIX[kind]]
     if state.get("dovecot") is not None:
         dirs += list(DOVECOT_DIRS)
     roundcube = state.get("roundcube")
     if roundcube is not None:
-        files.append(_own_dir(roundcube.get("path", ROUNDCUBE_CONFIG), ROUNDCUBE_DIR))
+        files.append(_own_dir(roundcube.get("path", ROUNDCUBE_CONFIG), ROUNDCUBE_DIR,
+                              lambda p: roundcube_path_problem(p, ROUNDCUBE_CONFIG)))
     certs: list[str] = []
     if roundcube is not None and roundcube.get("config"):  # engine.compile.certificate_paths
         if state.get("dovecot") is not None:
@@ -208,15 +210,15 @@ def _request(state: dict[str, Any]) -> FactsRequest:
         if postfix is not None:
             certs.append(postfix.get("main", {}).get("smtpd_tls_cert_file") or POSTFIX_STOCK_CERT)
     certs = [c for c in dict.fromkeys(p for p in certs if p.startswith("/")) if c not in files]
-    certs = [_own_dir(c, "/etc") for c in certs]
+    certs = [_own_dir(c, "/etc", path_problem) for c in certs]
     return FactsRequest(tuple(files), tuple(dirs), tuple(stats), tuple(certs))
 
 
-def _own_dir(path: str, directory: str) -> str:
-    """`path`, if it is plain and in `directory` and not main.cf or master.cf; else no
-    guess: a path only validation may let through is read only after it."""
-    if path_problem(path) or not is_under(path, directory) or path in POSTFIX_OWN_FILES \
-            or postfix_system_file(path):
+def _own_dir(path: str, directory: str, problem: Callable[[str], str | None]) -> str:
+    """`path`, if the model's rule for its kind (`problem`) accepts it and it is in
+    `directory`; else no guess: a path only validation may let through is read only
+    after it."""
+    if problem(path) or not is_under(path, directory):
         raise _NoGuess
     return path
 

@@ -143,6 +143,7 @@ def inventory_targets(args: argparse.Namespace) -> list[Target]:
     from mailstate.audit.runner import Target
     from mailstate.commands._targets import load_targets, ssh_options
     from mailstate.expectations import expected_listeners
+    from mailstate.transport.ssh import ssh_destination
 
     _inventory, selected = load_targets(args)
     options = None if args.no_ssh else ssh_options(args, selected)
@@ -151,19 +152,12 @@ def inventory_targets(args: argparse.Namespace) -> list[Target]:
         expectations = tuple(expected_listeners(t.state)) if t.state is not None else ()
         listeners = ss_over_ssh(t.host, options) if options is not None else None
         name, problems = certificate_name(t.host)
-        targets.append(Target(t.host.name, probe_address(t.host, options), expectations,
+        # probed where ssh connects: an ssh alias's HostName, not a name DNS may not know
+        address = ssh_destination(t.host, options)[0]
+        targets.append(Target(t.host.name, address, expectations,
                               state_known=t.state is not None, listeners=listeners,
                               problems=(*t.problems, *problems), expected_name=name))
     return targets
-
-
-def probe_address(host: HostSpec, options: SshOptions | None) -> str:
-    """Where the ports are probed: where ssh connects (a `HostName` in ~/.ssh/config
-    applies to an inventory name or ansible_host), so a host known by an ssh alias is
-    probed at its real address, not at a name DNS may not know."""
-    from mailstate.transport.ssh import ssh_destination
-
-    return ssh_destination(host, options)[0]
 
 
 def certificate_name(host: HostSpec) -> tuple[str, list[Diagnostic]]:

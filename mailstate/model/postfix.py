@@ -31,9 +31,7 @@ from pydantic import (
 
 from mailstate.filepaths import (
     MAP_INDEX_SUFFIXES,
-    POSTFIX_OWN_FILES,
-    path_problem,
-    postfix_system_file,
+    map_path_problem,
 )
 from mailstate.formats import lookup, mastercf
 from mailstate.model import postfix_params
@@ -300,15 +298,9 @@ class LookupMapState(BaseModel):
 
 def _check_map_path(path: str) -> str:
     """A plain absolute path (which directory it may be in is `MailState`'s check)."""
-    problem = path_problem(path)
+    problem = map_path_problem(path)
     if problem:
         fail(problem)
-    if path in POSTFIX_OWN_FILES:
-        fail(f"a lookup table, not {path} (mailstate edits it through postfix.main or "
-             "postfix.master)")
-    if postfix_system_file(path):
-        fail(f"a lookup table, not {path}: one of Postfix's own files (table types, "
-             "permissions, SASL or install data), which no state writes")
     return path
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from mailstate.filepaths import path_problem
+from mailstate.filepaths import roundcube_path_problem
 from mailstate.formats._text import bad_char
 from mailstate.formats.roundcube import (
     MAX_DEPTH,
@@ -77,12 +77,9 @@ class RoundcubeState(BaseModel):
     @field_validator("path")
     @classmethod
     def _absolute(cls, path: str) -> str:
-        problem = path_problem(path)
+        problem = roundcube_path_problem(path, DEFAULT_PATH)
         if problem:
-            fail(problem.replace("/etc/postfix/tls_policy", DEFAULT_PATH))
-        if not path.endswith(".php"):
-            fail("a PHP file that Roundcube includes, ending in .php, such as "
-                 f"{DEFAULT_PATH}")
+            fail(problem)
         return path
 
     @field_validator("config")

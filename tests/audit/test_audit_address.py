@@ -11,9 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mailstate.commands.audit import probe_address
 from mailstate.inventory.load import load_inventory
-from mailstate.transport.ssh import SshOptions
+from mailstate.transport.ssh import SshOptions, ssh_destination
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,14 +28,14 @@ def _project(tmp_path: Path) -> tuple[Path, Path]:
     return home, inventory
 
 
-def test_the_probe_address_is_sshs_hostname(tmp_path: Path) -> None:
+def test_the_destination_is_sshs_hostname_and_port(tmp_path: Path) -> None:
     home, path = _project(tmp_path)
     inventory = load_inventory([str(path)])
     options = SshOptions(ssh_config_path=home / ".ssh" / "config")
-    assert probe_address(inventory.host("mailhost"), options) == "127.0.0.1"
+    assert ssh_destination(inventory.host("mailhost"), options) == ("127.0.0.1", 2222)
     # ansible_host is the name ssh is given: `Host relay` does not match it
-    assert probe_address(inventory.host("relay"), options) == "127.0.0.3"
-    assert probe_address(inventory.host("other"), options) == "other"
+    assert ssh_destination(inventory.host("relay"), options) == ("127.0.0.3", 22)
+    assert ssh_destination(inventory.host("other"), options) == ("other", 22)
 
 
 def test_audit_reports_and_probes_the_resolved_address(tmp_path: Path) -> None:
