@@ -41,11 +41,11 @@ class Painter:
         return line
 
 
-def _diagnostic(paint: Painter, diag: Diagnostic, colour: str) -> str:
+def _diagnostic(paint: Painter, diag: Diagnostic, *colour: str) -> str:
     """One diagnostic, indented under its host: its first line (which names the
-    severity) in the severity's colour."""
+    severity) in `colour`, if any."""
     head, _, rest = diag.format().partition("\n")
-    text = "  " + paint(head, colour)
+    text = "  " + paint(head, *colour)
     return text + ("\n  " + rest.replace("\n", "\n  ") if rest else "")
 
 
@@ -99,7 +99,7 @@ def render_apply(results: Sequence[HostResult], stream: TextIO | None = None) ->
         if result.backup:
             out.write(f"  backup: {result.backup}\n")
         for diag in result.messages:
-            out.write("  " + diag.format().replace("\n", "\n  ") + "\n")
+            out.write(_diagnostic(paint, diag) + "\n")
     out.write(summary_table(results))
 
 
@@ -145,12 +145,13 @@ def render_rollback_plan(listings: Sequence[HostBackups], which: str,
                          stream: TextIO | None = None) -> None:
     """What a rollback is about to do on each host (shown before asking)."""
     out = stream or sys.stdout
+    paint = Painter(out)
     for listing in listings:
         chosen = listing.chosen(which)
         if listing.errors or chosen is None:
             out.write(f"== {listing.host}: nothing to restore\n")
             for diag in listing.errors:
-                out.write("  " + diag.format().replace("\n", "\n  ") + "\n")
+                out.write(_diagnostic(paint, diag) + "\n")
             continue
         out.write(f"== {listing.host}: restore backup {chosen.name}\n")
         out.writelines(f"  put back {path}\n" for path in chosen.files)
@@ -171,7 +172,7 @@ def render_rollback(results: Sequence[RollbackResult], stream: TextIO | None = N
         out.writelines(paint(f"  NOT back {path}: {why}", RED) + "\n"
                        for path, why in result.not_back.items())
         for diag in result.messages:
-            out.write("  " + diag.format().replace("\n", "\n  ") + "\n")
+            out.write(_diagnostic(paint, diag) + "\n")
     ok = sum(1 for r in results if r.ok)
     out.write(paint(f"rollback: {len(results)} hosts, {ok} restored, {len(results) - ok} failed",
                     BOLD) + "\n")
