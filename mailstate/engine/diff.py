@@ -55,9 +55,18 @@ def kind_of(path: str) -> str:
 
 def mask_line(line: str, secrets: Iterable[str] = ()) -> str:
     """Hide secret values in one line; keep the key so the reader knows what changed."""
+    return _mask_line(line, _longest_first(secrets))
+
+
+def _longest_first(secrets: Iterable[str]) -> list[str]:
+    """The order secrets are replaced in: a longer one before any it contains."""
+    return sorted((s for s in secrets if s), key=len, reverse=True)
+
+
+def _mask_line(line: str, ordered: list[str]) -> str:
     text = line.rstrip("\r\n")
     ending = line[len(text):]
-    for value in sorted((s for s in secrets if s), key=len, reverse=True):
+    for value in ordered:
         text = text.replace(value, MASK)
     for pattern in (_SECRET_PHP, _SECRET_KV):
         m = pattern.match(text)
@@ -114,17 +123,21 @@ class _Side:
     def __init__(self, data: bytes | None, declared: FileSecrets, secrets: list[str]) -> None:
         self.lines: list[str] = []
         self.spans: LineSpans = {}
+        self.controls = False  # any control character: its lines are shown escaped
         if data:
-            self.lines, self.spans = secret_spans(decode(data), declared)
-        self.secrets = secrets
+            text = decode(data)
+            self.lines, self.spans = secret_spans(text, declared)
+            self.controls = bool(_CONTROL.search(text.replace("\r\n", "").replace("\n", "")))
+        self.secrets = _longest_first(secrets)
 
     def shown(self, i: int) -> str:
-        return mask_line(apply_spans(self.lines[i], self.spans.get(i, ())), self.secrets)
+        return _mask_line(apply_spans(self.lines[i], self.spans.get(i, ())), self.secrets)
 
 
 def _unified_diff(path: str, before: bytes | None, after: bytes | None,
                   secrets: list[str], context: int, declared: FileSecrets) -> str:
     old, new = _Side(before, declared, secrets), _Side(after, declared, secrets)
+    visible = _visible if old.controls or new.controls else _as_is
     out: list[str] = []
     matcher = difflib.SequenceMatcher(None, old.lines, new.lines)
     for group in matcher.get_grouped_opcodes(context):
@@ -138,18 +151,22 @@ def _unified_diff(path: str, before: bytes | None, after: bytes | None,
                 for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
                     # the same text: show it as masked as either side masks it
                     line = old.shown(i)
-                    _emit(out, " ", line if line != old.lines[i] else new.shown(j))
+                    _emit(out, " ", visible(line if line != old.lines[i] else new.shown(j)))
                 continue
             for i in range(i1, i2):
-                _emit(out, "-", old.shown(i))
+                _emit(out, "-", visible(old.shown(i)))
             for j in range(j1, j2):
-                _emit(out, "+", new.shown(j))
+                _emit(out, "+", visible(new.shown(j)))
     text = "".join(out)
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def _as_is(line: str) -> str:
+    """`_visible` for a diff whose two sides hold no control character."""
+    return line
+
+
 def _emit(out: list[str], sign: str, line: str) -> None:
-    line = _visible(line)
     if line.endswith("\n"):
         out.append(sign + line)
     else:

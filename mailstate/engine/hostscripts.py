@@ -2,7 +2,8 @@
 
 Every phase is still one exec: `remote/prelude.sh` (strict shell options, the lock, the
 temp-file naming, the atomic put, the action dispatch, the listener check) is
-concatenated with the phase's script, so what they share is written once.
+concatenated with the phase's script, so what they share is written once. The facts
+script, which only reads, gets the prelude's first part (up to `READERS_STOP`).
 """
 
 from __future__ import annotations
@@ -35,9 +36,20 @@ def _read(name: str) -> str:
     return (REMOTE / name).read_text()
 
 
+READERS_STOP = "# -- READERS STOP HERE"  # the line of prelude.sh ending what facts needs
+
+
+@cache
+def _prelude(name: ScriptName) -> str:
+    """The prelude for phase `name`: whole for the phases that write; for facts (which
+    only reads, on every host of every plan) the part above `READERS_STOP`."""
+    text = _read("prelude.sh")
+    return text[:text.index(READERS_STOP)] if name == "facts" else text
+
+
 def host_script(name: ScriptName) -> str:
     """The full text sent for phase `name`: prelude, then the script."""
-    return hooks.script(name, _read("prelude.sh") + _read(f"{name}.sh"))
+    return hooks.script(name, _prelude(name) + _read(f"{name}.sh"))
 
 
 def host_command(name: ScriptName, args: list[str]) -> str:

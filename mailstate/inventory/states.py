@@ -308,11 +308,13 @@ def _fingerprint(value: Any) -> str:
 def _used_variables(layers: list[StateLayer], host_vars: dict[str, Any]
                     ) -> tuple[tuple[str, str], ...]:
     """(name, value as JSON) of every variable the layers' values reference."""
+    from mailstate.model.layers import references
+
     env: dict[str, Any] = {}
     for layer in layers:
         env.update(layer.variables)
     env.update(host_vars)
-    todo = set().union(*(_references(layer.doc.data) for layer in layers))
+    todo = set().union(*(layer.references for layer in layers))
     used: dict[str, str] = {}
     while todo:
         name = todo.pop()
@@ -320,18 +322,5 @@ def _used_variables(layers: list[StateLayer], host_vars: dict[str, Any]
             continue
         value = env.get(name, _MISSING)
         used[name] = _fingerprint(value)
-        todo |= _references(value) - used.keys()
+        todo |= references(value) - used.keys()
     return tuple(sorted(used.items()))
-
-
-def _references(value: Any) -> set[str]:
-    """Names inside `{{ name }}` anywhere in a value (the same pattern `substitute` uses)."""
-    from mailstate.model.layers import VARIABLE
-
-    if isinstance(value, str):
-        return set(VARIABLE.findall(value)) if "{{" in value else set()
-    if isinstance(value, dict):
-        return set().union(*(_references(v) for v in value.values()))
-    if isinstance(value, list):
-        return set().union(*(_references(v) for v in value))
-    return set()

@@ -21,6 +21,7 @@ import ipaddress
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from mailstate.audit.certname import name_matches
@@ -165,11 +166,14 @@ def peer_name(view: StateView) -> Iterator[Finding]:
 # -- plan time: the certificate is known ---------------------------------------------
 
 
+@lru_cache(maxsize=256)
 def certificate_names(data: bytes) -> tuple[str, ...] | None:
     """The names PHP accepts for the first certificate in a PEM file (None: unreadable).
 
     Only the first CERTIFICATE block is looked at (the server's own, first in a chain
-    file); anything else in the file, such as a private key, is never parsed."""
+    file); anything else in the file, such as a private key, is never parsed. Kept per
+    block: a host's Dovecot and Postfix mostly serve the same certificate, and a plan
+    asks for each (a certificate is public; the data is only the block facts sent)."""
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 

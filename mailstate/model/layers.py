@@ -117,6 +117,17 @@ def _merge(base: Any, over: Any, path: DocPath, replaced: list[DocPath]) -> Any:
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")  # {{ name }}
 
 
+def references(value: Any) -> set[str]:
+    """Names inside `{{ name }}` anywhere in a value (the pattern `substitute` uses)."""
+    if isinstance(value, str):
+        return set(VARIABLE.findall(value)) if "{{" in value else set()
+    if isinstance(value, dict):
+        return set().union(*(references(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(references(v) for v in value))
+    return set()
+
+
 def substitute(doc: SourceDoc, variables: dict[str, Any]) -> list[Diagnostic]:
     """Replace `{{ name }}` in every string value in place; returns undefined-variable errors."""
     errors: list[Diagnostic] = []

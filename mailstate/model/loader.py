@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 
 from mailstate.diagnostics import Diagnostic, Location, MailstateError
 from mailstate.model.errors import to_diagnostics
-from mailstate.model.layers import merge, normalize_dovecot, substitute
+from mailstate.model.layers import merge, normalize_dovecot, references, substitute
 from mailstate.model.paths import dotted
 from mailstate.model.state import MailState
 from mailstate.model.yamlsource import Duplicate, SourceDoc, load_yaml
@@ -53,6 +54,12 @@ class StateLayer:
 
     doc: SourceDoc
     variables: dict[str, Any]
+
+    @cached_property
+    def references(self) -> frozenset[str]:
+        """The variables its values use, found once: every host of a fleet asks, and
+        merging never changes a layer's data."""
+        return frozenset(references(self.doc.data))
 
 
 def read_state_file(path: str | Path) -> StateLayer:

@@ -111,3 +111,14 @@ def test_same_diff_as_difflib_without_secrets() -> None:
                                           after.decode().splitlines(True),
                                           "a/etc/postfix/main.cf", "b/etc/postfix/main.cf"))
     assert ours == theirs
+
+
+def test_escaping_sees_a_lone_carriage_return_and_either_side() -> None:
+    """The escape check looks at each side's whole text once: line endings (`\\n`,
+    `\\r\\n`) are not control characters there, a lone `\\r` or one in the new side is."""
+    crlf = unified_diff("/etc/postfix/main.cf", b"a = x\r\nb = 1\r\n", b"a = y\r\nb = 1\r\n")
+    assert "\\x0d" not in crlf and "-a = x\r\n" in crlf and " b = 1\r\n" in crlf
+    lone = unified_diff("/etc/postfix/main.cf", b"a = x\rz\n", b"a = y\n")
+    assert "-a = x\\x0dz\n" in lone and "\r" not in lone
+    new_side = unified_diff("/etc/postfix/main.cf", b"a = x\n", b"a = \x07y\n")
+    assert "+a = \\x07y\n" in new_side and "\x07" not in new_side

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from mailstate.engine.facts import FactsRequest, gather, gather_command
+from mailstate.engine.hostscripts import host_script
 from mailstate.lab import pki
 from mailstate.transport.local import LocalConnection
 
@@ -101,3 +102,14 @@ def test_a_tree_is_read_by_name_and_kind(tmp_path: Path) -> None:
     assert set(facts.links) == {str(conf / "99-linked.conf")}
     assert facts.links[str(conf / "99-linked.conf")].target == str(outside)
     assert facts.certificates == {str(root / "private" / "dovecot.pem"): cert}
+
+
+def test_the_facts_script_is_sent_with_the_readers_part_of_the_prelude() -> None:
+    """Every plan runs facts on every host at once: it is sent without the functions only
+    the writing phases use (the shell would parse them for nothing), and still with
+    the lock's readers and the test hook point."""
+    facts, hold = host_script("facts"), host_script("hold")
+    assert "take_lock()" in hold and "put_copy()" in hold and "verify()" in hold
+    assert "take_lock()" not in facts and "put_copy()" not in facts
+    assert "pid_in()" in facts and "alive()" in facts and "fault_at()" in facts
+    assert facts.startswith(hold[:hold.index("# -- READERS STOP HERE")])

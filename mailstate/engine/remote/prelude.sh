@@ -42,6 +42,10 @@ alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 lock_info() { tr '\n' ' ' < "$lock/info" 2>/dev/null; }
 pid_in() { { read -r pid_read < "$1"; } 2>/dev/null && echo "$pid_read"; }
 
+# -- READERS STOP HERE: what follows serves the phases that write (hold, swap, restore).
+# facts.sh, which every plan runs on every host at once, is sent with the part above
+# only (engine/hostscripts.py): the shell parses the rest in ~0.5 ms of the host's CPU.
+
 take_over_stale() {
   # One taker at a time; re-check under the guard so a fresh lock is never stolen.
   find "$base" -maxdepth 1 -name takeover -mmin +1 -exec rmdir {} \; 2>/dev/null
