@@ -27,6 +27,7 @@ from mailstate.engine.protocol.facts import (
     Version,
     parse_fact,
 )
+from mailstate.engine.turns import COMPUTE
 from mailstate.transport.base import Connection
 
 HEADER = b"MAILSTATE-FACTS 2\n"
@@ -126,7 +127,8 @@ def gather(conn: Connection, request: FactsRequest) -> Facts:
             fix = "this host's sudo needs a password: run with -K (--ask-become-pass)"
         raise error(f"{conn.name}: reading the live files failed (exit {result.rc})",
                     detail=detail, code="facts", fix=fix)
-    return parse_output(result.stdout, conn.name, request.certs)
+    with COMPUTE:  # pure computation: one host at a time (engine/turns.py)
+        return parse_output(result.stdout, conn.name, request.certs)
 
 
 def parse_output(stdout: bytes, host: str = "host", certs: tuple[str, ...] = ()) -> Facts:

@@ -25,6 +25,7 @@ from mailstate.engine.compile import (
 from mailstate.engine.diff import unified_diff
 from mailstate.engine.facts import DOVECOT_DIRS, Facts, gather
 from mailstate.engine.protocol import LockHolder
+from mailstate.engine.turns import COMPUTE
 from mailstate.model.masking import mask_text
 
 if TYPE_CHECKING:
@@ -201,7 +202,8 @@ def plan_host(host: HostSpec, state: MailState, conn: Connection) -> HostPlan:
     try:
         facts = gather(conn, facts_request(state))
         hooks.point("facts-read", host.name)
-        plan = build_plan(host.name, state, facts)
+        with COMPUTE:  # pure computation: one host at a time (engine/turns.py)
+            plan = build_plan(host.name, state, facts)
     except MailstateError as exc:  # the facts stay: a refusal's versions explain it
         plan = HostPlan(host.name, error=mask_diagnostics(exc.diagnostics,
                                                           state.secret_values()), facts=facts)
