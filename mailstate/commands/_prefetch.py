@@ -43,6 +43,7 @@ from mailstate.filepaths import (
     path_problem,
     roundcube_path_problem,
 )
+from mailstate.mapmerge import merge_plain
 
 if TYPE_CHECKING:
     from mailstate.inventory import HostSpec, Inventory
@@ -127,7 +128,7 @@ def guess_request(layers: list[dict[str, Any] | None]) -> FactsRequest:
     for layer in layers:
         if layer is None:
             raise _NoGuess
-        merged = _merge(merged, layer)
+        merged = merge_plain(merged, layer)
     return _request(merged)
 
 
@@ -172,16 +173,6 @@ def _relevant(data: Any) -> dict[str, Any]:
 def _map_spec(spec: Any) -> dict[str, str]:
     spec = _mapping(spec)
     return {"type": _text(spec["type"])} if "type" in spec else {}
-
-
-def _merge(base: Any, over: Any) -> Any:
-    """As model/layers.py merges: mappings key by key (order kept), the rest replaces."""
-    if isinstance(base, dict) and isinstance(over, dict):
-        merged = dict(base)
-        for key, value in over.items():
-            merged[key] = _merge(base.get(key), value)
-        return merged
-    return over
 
 
 def _request(state: dict[str, Any]) -> FactsRequest:

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from mailstate.diagnostics import Diagnostic, Location
+from mailstate.mapmerge import merge_plain
 from mailstate.model.dovecot import split_flat_key
 from mailstate.model.paths import dotted
 from mailstate.model.yamlsource import DocPath, Duplicate, SourceDoc
@@ -59,19 +60,10 @@ def _nest(doc: SourceDoc, node: dict[str, Any], old: DocPath, new: DocPath,
         if isinstance(value, dict):
             inner = _nest(doc, value, (*old, key), path, values, keys, errors)
             existing = target.get(parts[-1])
-            target[parts[-1]] = _merge_plain(existing, inner)
+            target[parts[-1]] = merge_plain(existing, inner)
         else:
             target[parts[-1]] = value
     return result
-
-
-def _merge_plain(base: Any, over: Any) -> Any:
-    if isinstance(base, dict) and isinstance(over, dict):
-        merged = dict(base)
-        for key, value in over.items():
-            merged[key] = _merge_plain(base.get(key), value)
-        return merged
-    return over
 
 
 def _get(data: Any, path: DocPath) -> Any:
