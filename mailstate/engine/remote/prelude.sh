@@ -3,8 +3,9 @@
 # shellcheck disable=SC2034,SC2329
 # mailstate host prelude (POSIX sh): sent in front of every host script, in the same exec
 # (engine/hostscripts.py), so what every script needs is written once, here.
-# Path lists arrive newline-separated and are read with `while IFS= read -r`: no word
-# splitting, and `set -f` below means a path is never a glob pattern.
+# Path lists arrive newline-separated and are read with `while IFS= read -r` (facts.sh,
+# which reads many, splits them with a newline IFS instead): no word splitting, and
+# `set -f` below means a path is never a glob pattern.
 set -u -f
 umask 077
 cd / || exit 2
@@ -18,13 +19,22 @@ work=/nonexistent                  # the script's private scratch dir (set befor
 run_id=none                        # set by each script from its arguments
 t0=0                               # when this script started (its timing marks)
 
-# -- timing: milestones in ms from /proc/uptime (a builtin read, no process per mark) ----
-now_ms() { read -r up _ < /proc/uptime; echo $(( ${up%.*}${up#*.} * 10 )); }
-mark() { echo "T $phase$1 $(( $(now_ms) - t0 ))"; }
-
 # -- test hook point: a no-op in every run; only the test suite's own entry point
 # (tests/faults/entry.py) replaces this definition, to kill or pause a script at POINT.
 fault_at() { :; }
+
+# -- the lock --------------------------------------------------------------------------
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+lock_info() { tr '\n' ' ' < "$lock/info" 2>/dev/null; }
+pid_in() { { read -r pid_read < "$1"; } 2>/dev/null && echo "$pid_read"; }
+
+# -- READERS STOP HERE: what follows serves the phases that write (hold, swap, restore).
+# facts.sh, which every plan runs on every host at once, is sent with the part above
+# only (engine/hostscripts.py): the shell parses the rest in ~0.5 ms of the host's CPU.
+
+# -- timing: milestones in ms from /proc/uptime (a builtin read, no process per mark) ----
+now_ms() { read -r up _ < /proc/uptime; echo $(( ${up%.*}${up#*.} * 10 )); }
+mark() { echo "T $phase$1 $(( $(now_ms) - t0 ))"; }
 
 # -- lists -----------------------------------------------------------------------------
 # with_lines LIST CMD ARGS...: run CMD ARGS... with each non-empty line of LIST appended
@@ -36,15 +46,6 @@ $wl_list
 EOF
   "$@"
 }
-
-# -- the lock --------------------------------------------------------------------------
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-lock_info() { tr '\n' ' ' < "$lock/info" 2>/dev/null; }
-pid_in() { { read -r pid_read < "$1"; } 2>/dev/null && echo "$pid_read"; }
-
-# -- READERS STOP HERE: what follows serves the phases that write (hold, swap, restore).
-# facts.sh, which every plan runs on every host at once, is sent with the part above
-# only (engine/hostscripts.py): the shell parses the rest in ~0.5 ms of the host's CPU.
 
 take_over_stale() {
   # One taker at a time; re-check under the guard so a fresh lock is never stolen.
