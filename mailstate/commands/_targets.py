@@ -92,6 +92,16 @@ def select_hosts(args: argparse.Namespace) -> tuple[Inventory, list[HostSpec]]:
     return inventory, hosts
 
 
+def early_connections(inventory: Inventory, hosts: list[HostSpec], options: SshOptions,
+                      count: int) -> EarlyConnections:
+    """The first `count` hosts connected, each running the facts command its state
+    files tell (`_prefetch`), while this thread imports the models and merges states."""
+    from mailstate.commands._prefetch import first_commands
+
+    return EarlyConnections(hosts, options, count,
+                            lambda chosen: first_commands(inventory, chosen))
+
+
 def merge_states(inventory: Inventory, hosts: list[HostSpec]) -> list[Target]:
     """Each host's merged, validated state; a host whose state fails carries its errors."""
     from mailstate.inventory import shared_state

@@ -124,7 +124,7 @@ def _apply_all(args: argparse.Namespace, targets: list[Target], ssh: SshOptions,
 
 def run(args: argparse.Namespace) -> int:
     from mailstate.commands._targets import (
-        EarlyConnections,
+        early_connections,
         merge_states,
         select_hosts,
         ssh_options,
@@ -136,12 +136,9 @@ def run(args: argparse.Namespace) -> int:
     ssh = ssh_options(args, hosts)
     if saved is None and not args.yes and args.json:
         raise error("--json apply needs --yes or a saved plan")
-    from mailstate.commands._prefetch import first_commands
-
     first = min(args.forks, args.serial or len(hosts), len(hosts))  # what the runner starts
     # The first hosts connect and read their files while the models import.
-    with EarlyConnections(hosts, ssh, first,
-                          lambda chosen: first_commands(inventory, chosen)) as early:
+    with early_connections(inventory, hosts, ssh, first) as early:
         targets = merge_states(inventory, hosts)
         if saved is None and not args.yes:
             saved = _confirm(args, targets, ssh, early)

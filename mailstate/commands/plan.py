@@ -75,9 +75,8 @@ def plan_all(targets: list[Target], options: SshOptions, forks: int,
 
 
 def run(args: argparse.Namespace) -> int:
-    from mailstate.commands._prefetch import first_commands
     from mailstate.commands._targets import (
-        EarlyConnections,
+        early_connections,
         merge_states,
         select_hosts,
         ssh_options,
@@ -87,8 +86,7 @@ def run(args: argparse.Namespace) -> int:
     inventory, hosts = select_hosts(args)
     options = ssh_options(args, hosts)
     # The first hosts connect and read their files while the models import.
-    with EarlyConnections(hosts, options, min(args.forks, len(hosts)),
-                          lambda chosen: first_commands(inventory, chosen)) as early:
+    with early_connections(inventory, hosts, options, min(args.forks, len(hosts))) as early:
         targets = merge_states(inventory, hosts)
         plans = plan_all(targets, options, args.forks, quiet=args.json, early=early)
 
