@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mailstate.lab import Lab
-from tests.engine.conftest import host_digest, write_inventory
+from tests.engine.conftest import Run, host_digest, write_inventory
 from tests.faults.conftest import (
     HOST,
     LOCK,
@@ -62,6 +62,17 @@ def _messages(host: dict[str, object], code: str) -> list[dict[str, str]]:
     messages = host["messages"]
     assert isinstance(messages, list)
     return [m for m in messages if m["code"] == code]
+
+
+def _only_h2_crashed(run: Run, others: str, point: str) -> None:
+    """h2 failed with the injected exception at `point` as its `internal` message, and
+    h1 and h3 ended `others` (the run's exit code says a host failed, no traceback)."""
+    no_traceback(run)
+    assert run.code == 1, run.stdout + run.stderr
+    by_host = {h["host"]: h for h in run.json()["hosts"]}
+    assert [by_host[h]["status"] for h in ("h1", "h2", "h3")] == [others, "failed", others]
+    (crash,) = _messages(by_host["h2"], "internal")
+    assert f"RuntimeError: injected fault on h2 at {point}" in crash["summary"]
 
 
 def test_apply_rollback_that_cannot_write_is_incomplete_and_names_the_file(
@@ -119,13 +130,7 @@ def test_an_exception_on_one_host_of_three_leaves_the_other_two_converged(
     stock_h2 = host_digest(clean_lab, "h2")
     run = cli("apply", "-i", hardened_inventory, "--yes", "--json",
               fault="raise:h2:validated")
-    no_traceback(run)
-    assert run.code == 1, run.stdout + run.stderr
-    by_host = {h["host"]: h for h in run.json()["hosts"]}
-    assert [by_host[h]["status"] for h in ("h1", "h2", "h3")] == ["applied", "failed",
-                                                                  "applied"]
-    (crash,) = _messages(by_host["h2"], "internal")
-    assert "RuntimeError: injected fault on h2 at validated" in crash["summary"]
+    _only_h2_crashed(run, "applied", "validated")
     assert host_digest(clean_lab, "h2") == stock_h2
     assert ls(clean_lab, "/var/lib/mailstate", "h2") == []  # its lock was released
     for name in ("h1", "h3"):
@@ -169,13 +174,7 @@ def test_an_exception_during_one_hosts_rollback_fails_only_that_host(
     assert cli("apply", "-i", hardened_inventory, "--yes").code == 0
     run = cli("rollback", "all", "-i", hardened_inventory, "--yes", "--json",
               fault="raise:h2:rollback-restored")
-    no_traceback(run)
-    assert run.code == 1, run.stdout + run.stderr
-    by_host = {h["host"]: h for h in run.json()["hosts"]}
-    assert [by_host[h]["status"] for h in ("h1", "h2", "h3")] == ["restored", "failed",
-                                                                  "restored"]
-    (crash,) = _messages(by_host["h2"], "internal")
-    assert "RuntimeError: injected fault on h2 at rollback-restored" in crash["summary"]
+    _only_h2_crashed(run, "restored", "rollback-restored")
     wait_until(lambda: host_idle(clean_lab, "h2"))
     wait_until(lambda: ls(clean_lab, "/var/lib/mailstate", "h2") == [])
     assert {name: host_digest(clean_lab, name) for name in ("h1", "h2", "h3")} == stock
